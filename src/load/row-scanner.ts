@@ -1,0 +1,306 @@
+import type { CopyFormat } from './copy-format.js';
+import { InputFileError } from '../errors.js';
+
+/**
+ * A byte scanner that finds row boundaries exactly as PostgreSQL's COPY FROM does
+ * (CopyReadLineText in copyfromparse.c: quotes toggle, the escape counts only inside quotes,
+ * the first row fixes the line-ending style, `\.` alone ends the data) and locates one field,
+ * the distribution column, without parsing or copying the others. The row's bytes are handed
+ * on unchanged, so the worker's COPY sees exactly what this scanner saw.
+ */
+
+/** The distribution field contains quotes (csv) or backslashes (text): decode it before use. */
+export const FIELD_NEEDS_DECODE = 1;
+/** The distribution field is the NULL marker. */
+export const FIELD_IS_NULL = 2;
+
+export interface RowSink {
+  /**
+   * One complete row: bytes [rowStart, rowEnd) with its line terminator, if it had one
+   * (only the last row of the input can lack it: `rowEnd === contentEnd`).
+   */
+  row(buf: Buffer, rowStart: number, contentEnd: number, rowEnd: number,
+    fieldStart: number, fieldEnd: number, fieldFlags: number, line: number): void;
+  /** A row that cannot be loaded as it is; the scanner has already moved past it. */
+  badRow(buf: Buffer, rowStart: number, rowEnd: number, line: number, reason: string): void;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const BACKSLASH = 0x5c;
+const DOT = 0x2e;
+
+type LineEnding = 'unknown' | 'lf' | 'crlf';
+
+export class RowScanner {
+  private carry: Buffer | undefined;
+  private line = 1;
+  private eol: LineEnding = 'unknown';
+  private finished = false;
+  private readonly csv: boolean;
+  private readonly delim: number;
+  private readonly quote: number;
+  /** -1 when the escape equals the quote: then quotes simply toggle, as in PostgreSQL. */
+  private readonly escape: number;
+  private readonly nullBytes: Buffer;
+  /** Rows seen so far, bad ones included. */
+  rows = 0;
+
+  constructor(
+    format: CopyFormat,
+    /** 0-based index of the field to locate. */
+    private readonly fieldIndex: number,
+    /** Number of fields every row must have. */
+    private readonly expectedFields: number,
+  ) {
+    this.csv = format.kind === 'csv';
+    this.delim = format.delimiter;
+    this.quote = this.csv ? format.quote : -1;
+    this.escape = this.csv && format.escape !== format.quote ? format.escape : -1;
+    this.nullBytes = Buffer.from(format.nullString, 'utf8');
+  }
+
+  /** True once the end-of-data marker `\.` was seen; later input is ignored, as COPY does. */
+  get ended(): boolean {
+    return this.finished;
+  }
+
+  /** The physical line number at which the next row starts. */
+  get currentLine(): number {
+    return this.line;
+  }
+
+  push(chunk: Buffer, sink: RowSink): void {
+    if (this.finished) return;
+    const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
+    this.carry = undefined;
+    const consumed = this.scan(buf, false, sink);
+    if (consumed < buf.length && !this.finished) this.carry = buf.subarray(consumed);
+  }
+
+  /** Call once after the last chunk: emits a final row that has no line terminator. */
+  end(sink: RowSink): void {
+    if (this.finished || !this.carry) return;
+    const buf = this.carry;
+    this.carry = undefined;
+    this.scan(buf, true, sink);
+  }
+
+  /** Scans whole rows of buf; returns how many bytes were consumed. */
+  private scan(buf: Buffer, atEof: boolean, sink: RowSink): number {
+    const n = buf.length;
+    const csv = this.csv;
+    const delim = this.delim;
+    const quote = this.quote;
+    const escape = this.escape;
+    const target = this.fieldIndex;
+    let rowStart = 0;
+
+    while (rowStart < n) {
+      // The end-of-data marker: `\.` as the first thing in a row, then a line end or EOF.
+      if (buf[rowStart] === BACKSLASH) {
+        if (rowStart + 1 >= n && !atEof) return rowStart;
+        if (buf[rowStart + 1] === DOT) {
+          if (rowStart + 2 >= n && !atEof) return rowStart;
+          const after = buf[rowStart + 2];
+          if (rowStart + 2 >= n || after === LF || after === CR) {
+            this.finished = true;
+            return n;
+          }
+        }
+      }
+
+      let i = rowStart;
+      let field = 0;
+      let fieldStart = target === 0 ? rowStart : -1;
+      let fieldEnd = -1;
+      let flags = 0;
+      let inQuote = false;
+      let lastWasEsc = false;
+      let embeddedLines = 0;
+      let contentEnd = -1;
+      let rowEnd = -1;
+      let eolError: string | undefined;
+
+      for (; i < n; i++) {
+        const c = buf[i]!;
+        if (csv) {
+          if (inQuote && c === escape) lastWasEsc = !lastWasEsc;
+          if (c === quote && !lastWasEsc) {
+            inQuote = !inQuote;
+            if (field === target) flags |= FIELD_NEEDS_DECODE;
+          }
+          if (c !== escape) lastWasEsc = false;
+          if (inQuote) {
+            if (c === LF) embeddedLines++;
+            continue;
+          }
+        } else if (c === BACKSLASH) {
+          // In text format a backslash escapes whatever byte follows, newlines included.
+          if (i + 1 >= n) {
+            if (!atEof) return rowStart;
+            continue;
+          }
+          const next = buf[i + 1]!;
+          if (next === DOT) {
+            eolError = 'the end-of-copy marker \\. may only stand alone on a line';
+          }
+          if (next === LF) embeddedLines++;
+          if (field === target) flags |= FIELD_NEEDS_DECODE;
+          i++;
+          continue;
+        }
+        if (c === delim) {
+          field++;
+          if (field === target) fieldStart = i + 1;
+          else if (field === target + 1) fieldEnd = i;
+          continue;
+        }
+        if (c === LF) {
+          if (this.eol === 'crlf') eolError = csv ? 'unquoted newline found in data' : 'literal newline found in data';
+          else this.eol = 'lf';
+          contentEnd = i;
+          rowEnd = i + 1;
+          break;
+        }
+        if (c === CR) {
+          if (i + 1 >= n && !atEof) return rowStart;
+          if (buf[i + 1] === LF) {
+            if (this.eol === 'lf') eolError = csv ? 'unquoted carriage return found in data' : 'literal carriage return found in data';
+            else this.eol = 'crlf';
+            contentEnd = i;
+            rowEnd = i + 2;
+            break;
+          }
+          if (this.eol === 'unknown') {
+            throw new InputFileError('the input uses carriage returns alone as line endings, which this tool does not support; convert them to \\n or \\r\\n');
+          }
+          eolError = csv ? 'unquoted carriage return found in data' : 'literal carriage return found in data';
+          continue;
+        }
+      }
+
+      if (rowEnd < 0) {
+        if (!atEof) return rowStart;
+        if (inQuote) {
+          this.rows++;
+          sink.badRow(buf, rowStart, n, this.line, 'unterminated CSV quoted field');
+          this.line += 1 + embeddedLines;
+          return n;
+        }
+        contentEnd = n;
+        rowEnd = n;
+      }
+
+      if (field === target) fieldEnd = contentEnd;
+      const line = this.line;
+      this.line += 1 + embeddedLines;
+      this.rows++;
+      const fieldCount = field + 1;
+      if (eolError !== undefined) {
+        sink.badRow(buf, rowStart, rowEnd, line, eolError);
+      } else if (fieldCount !== this.expectedFields) {
+        sink.badRow(buf, rowStart, rowEnd, line,
+          fieldCount < this.expectedFields
+            ? `missing data: expected ${this.expectedFields} fields, found ${fieldCount}`
+            : `extra data after last expected column: expected ${this.expectedFields} fields, found ${fieldCount}`);
+      } else {
+        if ((flags & FIELD_NEEDS_DECODE) === 0 && this.isNullMarker(buf, fieldStart, fieldEnd)) flags |= FIELD_IS_NULL;
+        sink.row(buf, rowStart, contentEnd, rowEnd, fieldStart, fieldEnd, flags, line);
+      }
+      rowStart = rowEnd;
+    }
+    return n;
+  }
+
+  private isNullMarker(buf: Buffer, start: number, end: number): boolean {
+    const nb = this.nullBytes;
+    if (end - start !== nb.length) return false;
+    for (let k = 0; k < nb.length; k++) if (buf[start + k] !== nb[k]) return false;
+    return true;
+  }
+}
+
+/**
+ * Decodes one field as COPY would: CSV unquoting with the escape, or text-format backslash
+ * escapes. Returns null for the NULL marker. Used off the hot path (fields that need decoding,
+ * header lines, error messages).
+ */
+export function decodeField(buf: Buffer, start: number, end: number, format: CopyFormat): Buffer | null {
+  const nb = Buffer.from(format.nullString, 'utf8');
+  if (format.kind === 'csv') {
+    let sawQuote = false;
+    const out: number[] = [];
+    let inQuote = false;
+    for (let i = start; i < end; i++) {
+      const c = buf[i]!;
+      if (!inQuote) {
+        if (c === format.quote) { inQuote = true; sawQuote = true; continue; }
+        out.push(c);
+      } else {
+        if (c === format.escape && i + 1 < end && (buf[i + 1] === format.escape || buf[i + 1] === format.quote)) {
+          out.push(buf[i + 1]!);
+          i++;
+          continue;
+        }
+        if (c === format.quote) { inQuote = false; continue; }
+        out.push(c);
+      }
+    }
+    if (!sawQuote && buf.subarray(start, end).equals(nb)) return null;
+    return Buffer.from(out);
+  }
+  if (buf.subarray(start, end).equals(nb)) return null;
+  const out: number[] = [];
+  for (let i = start; i < end; i++) {
+    let c = buf[i]!;
+    if (c === BACKSLASH && i + 1 < end) {
+      c = buf[++i]!;
+      if (c >= 0x30 && c <= 0x37) {
+        let val = c - 0x30;
+        for (let k = 0; k < 2 && i + 1 < end && buf[i + 1]! >= 0x30 && buf[i + 1]! <= 0x37; k++) val = (val << 3) + (buf[++i]! - 0x30);
+        c = val & 0xff;
+      } else if (c === 0x78 /* x */ && i + 1 < end && isHex(buf[i + 1]!)) {
+        let val = hexValue(buf[++i]!);
+        if (i + 1 < end && isHex(buf[i + 1]!)) val = (val << 4) + hexValue(buf[++i]!);
+        c = val & 0xff;
+      } else {
+        c = TEXT_ESCAPES[c] ?? c;
+      }
+    }
+    out.push(c);
+  }
+  return Buffer.from(out);
+}
+
+const TEXT_ESCAPES: Record<number, number> = { 0x62: 0x08, 0x66: 0x0c, 0x6e: 0x0a, 0x72: 0x0d, 0x74: 0x09, 0x76: 0x0b };
+
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
+function hexValue(c: number): number {
+  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x61 + 10;
+}
+
+/** Splits and decodes every field of one row's content [start, end) (header lines, diagnostics). */
+export function splitRow(buf: Buffer, start: number, end: number, format: CopyFormat): (string | null)[] {
+  const fields: (string | null)[] = [];
+  let fieldStart = start;
+  let inQuote = false;
+  for (let i = start; i <= end; i++) {
+    const c = i < end ? buf[i]! : -1;
+    if (format.kind === 'csv') {
+      if (inQuote && format.escape !== format.quote && c === format.escape && i + 1 < end
+        && (buf[i + 1] === format.quote || buf[i + 1] === format.escape)) { i++; continue; }
+      if (c === format.quote) { inQuote = !inQuote; continue; }
+      if (inQuote) continue;
+    } else if (c === BACKSLASH) { i++; continue; }
+    if (c === format.delimiter || c === -1) {
+      const v = decodeField(buf, fieldStart, i, format);
+      fields.push(v === null ? null : v.toString('utf8'));
+      fieldStart = i + 1;
+    }
+  }
+  return fields;
+}
