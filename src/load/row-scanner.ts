@@ -16,11 +16,12 @@ export const FIELD_IS_NULL = 2;
 
 export interface RowSink {
   /**
-   * One complete row: bytes [rowStart, rowEnd) with its line terminator, if it had one
+   * One complete row (`copyLineSpan`: how far it advances the line counter of the COPY that
+   * reads it, which counts newlines inside CSV quotes): bytes [rowStart, rowEnd) with its line terminator, if it had one
    * (only the last row of the input can lack it: `rowEnd === contentEnd`).
    */
   row(buf: Buffer, rowStart: number, contentEnd: number, rowEnd: number,
-    fieldStart: number, fieldEnd: number, fieldFlags: number, line: number): void;
+    fieldStart: number, fieldEnd: number, fieldFlags: number, line: number, copyLineSpan: number): void;
   /** A row that cannot be loaded as it is; the scanner has already moved past it. */
   badRow(buf: Buffer, rowStart: number, rowEnd: number, line: number, reason: string): void;
 }
@@ -118,6 +119,7 @@ export class RowScanner {
       let inQuote = false;
       let lastWasEsc = false;
       let embeddedLines = 0;
+      let quotedCR = 0;
       let contentEnd = -1;
       let rowEnd = -1;
       let eolError: string | undefined;
@@ -133,6 +135,7 @@ export class RowScanner {
           if (c !== escape) lastWasEsc = false;
           if (inQuote) {
             if (c === LF) embeddedLines++;
+            else if (c === CR) quotedCR++;
             continue;
           }
         } else if (c === BACKSLASH) {
@@ -206,7 +209,8 @@ export class RowScanner {
             : `extra data after last expected column: expected ${this.expectedFields} fields, found ${fieldCount}`);
       } else {
         if ((flags & FIELD_NEEDS_DECODE) === 0 && this.isNullMarker(buf, fieldStart, fieldEnd)) flags |= FIELD_IS_NULL;
-        sink.row(buf, rowStart, contentEnd, rowEnd, fieldStart, fieldEnd, flags, line);
+        const copyLineSpan = csv ? 1 + (this.eol === 'crlf' ? quotedCR : embeddedLines) : 1;
+        sink.row(buf, rowStart, contentEnd, rowEnd, fieldStart, fieldEnd, flags, line, copyLineSpan);
       }
       rowStart = rowEnd;
     }

@@ -1,0 +1,169 @@
+import pg from 'pg';
+import { resolveConnectionConfig, type ConnectionInput } from '../connect/config.js';
+import { AdaptiveLoadError, BadInputError, InvalidConfigurationError, toDatabaseError } from '../errors.js';
+import { load, recoverAll, type LoadSummary } from '../load/loader.js';
+import { migrate } from '../metadata/migrate.js';
+import { ProgressDisplay } from './progress.js';
+
+export interface CommonFlags {
+  coordinator?: string;
+  nodeMap?: string[];
+  config?: string;
+  json?: boolean;
+}
+
+export interface LoadFlags extends CommonFlags {
+  table: string;
+  format: 'csv' | 'text';
+  delimiter?: string;
+  quote?: string;
+  escape?: string;
+  null?: string;
+  encoding?: string;
+  header?: boolean;
+  columns?: string;
+  distributionColumn?: string;
+  shardCount?: number;
+  maxErrors?: number;
+  rejects?: string;
+  connectionsPerNode?: number;
+  batchSize?: number;
+  viaCoordinator?: boolean;
+  quiet?: boolean;
+}
+
+function connectionInput(flags: CommonFlags): ConnectionInput {
+  return { coordinator: flags.coordinator, nodeMap: flags.nodeMap, configFile: flags.config };
+}
+
+function positiveInt(name: string, v: number | undefined, min = 1): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v < min) throw new InvalidConfigurationError(`--${name} must be an integer >= ${min}`);
+  return v;
+}
+
+/** Exit status: 0 loaded, 1 the load failed, 2 the command line or configuration is wrong. */
+function exitCodeFor(err: unknown): number {
+  return err instanceof InvalidConfigurationError ? 2 : 1;
+}
+
+function fail(flags: CommonFlags, err: unknown): void {
+  const e = err instanceof AdaptiveLoadError ? err : toDatabaseError(err);
+  if (flags.json) {
+    const position = e instanceof BadInputError ? { file: e.position.file, line: e.position.line, column: e.position.column } : {};
+    process.stdout.write(`${JSON.stringify({ ok: false, error: { kind: e.name, message: e.message, ...position } })}\n`);
+  }
+  process.stderr.write(`citus-adaptive-load: ${e.message}\n`);
+  process.exitCode = exitCodeFor(e);
+}
+
+export async function runLoad(file: string, flags: LoadFlags): Promise<void> {
+  const showProgress = !flags.quiet && process.stderr.isTTY === true;
+  const progress = showProgress ? new ProgressDisplay() : undefined;
+  try {
+    const summary = await load({
+      table: flags.table,
+      file,
+      connection: connectionInput(flags),
+      format: flags.format,
+      delimiter: flags.delimiter,
+      quote: flags.quote,
+      escape: flags.escape,
+      null: flags.null,
+      encoding: flags.encoding,
+      header: flags.header === undefined ? 'auto' : flags.header ? 'yes' : 'no',
+      columns: flags.columns?.split(',').map((c) => c.trim()).filter(Boolean),
+      distributionColumn: flags.distributionColumn,
+      shardCount: positiveInt('shard-count', flags.shardCount),
+      maxErrors: positiveInt('max-errors', flags.maxErrors, 0),
+      rejectsFile: flags.rejects,
+      connectionsPerNode: positiveInt('connections-per-node', flags.connectionsPerNode),
+      batchBytes: positiveInt('batch-size', flags.batchSize, 1024),
+      viaCoordinator: flags.viaCoordinator,
+      onProgress: progress ? (p) => progress.update(p) : undefined,
+      onNotice: flags.quiet || flags.json ? undefined : (m) => { progress?.clear(); process.stderr.write(`note: ${m}\n`); },
+      crashAt: process.env.CAL_TEST_CRASH_AT as 'after-prepare' | 'after-commit-record' | undefined,
+    });
+    progress?.stop();
+    process.stdout.write(flags.json ? `${JSON.stringify(jsonSummary(summary))}\n` : textSummary(summary));
+  } catch (err) {
+    progress?.stop();
+    fail(flags, err);
+  }
+}
+
+function jsonSummary(s: LoadSummary): Record<string, unknown> {
+  return {
+    table: s.table, path: s.path, ...(s.reason ? { reason: s.reason } : {}), rows: s.rows, rejected: s.rejected,
+    seconds: Number(s.seconds.toFixed(3)), rowsPerSecond: s.rowsPerSecond, shards: s.shards, nodes: s.nodes, jobId: s.jobId,
+    source: s.source, header: s.header, serverResolvedRows: s.serverResolvedRows,
+    ...(s.unfinishedCommits ? { unfinishedCommits: s.unfinishedCommits } : {}),
+  };
+}
+
+function textSummary(s: LoadSummary): string {
+  const lines = [
+    `loaded ${s.rows.toLocaleString('en-US')} rows into ${s.table} in ${s.seconds.toFixed(2)} s `
+      + `(${s.rowsPerSecond.toLocaleString('en-US')} rows/s), job ${s.jobId}`,
+    s.path === 'direct'
+      ? `path: direct to ${s.shards} shards on ${s.nodes.length} node(s)`
+      : `path: through the coordinator (${s.reason})`,
+  ];
+  for (const n of s.nodes) lines.push(`  ${n.node.padEnd(24)} ${String(n.rows).padStart(12)} rows ${formatBytes(n.bytes).padStart(10)}`);
+  if (s.rejected) lines.push(`rejected: ${s.rejected} row(s)`);
+  if (s.serverResolvedRows) lines.push(`${s.serverResolvedRows} row(s) routed by PostgreSQL (values the client could not canonicalize)`);
+  for (const u of s.unfinishedCommits ?? []) lines.push(`warning: COMMIT PREPARED did not finish on ${u.node} (${u.error}); run citus-adaptive-load recover`);
+  return `${lines.join('\n')}\n`;
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+async function withCoordinator<T>(flags: CommonFlags, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const conn = resolveConnectionConfig(connectionInput(flags));
+  const client = new pg.Client(conn.coordinator);
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    throw toDatabaseError(err, conn.describe(conn.coordinator), 'cannot connect to the coordinator');
+  }
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export async function runMigrate(flags: CommonFlags): Promise<void> {
+  try {
+    const applied = await withCoordinator(flags, (c) => migrate(c));
+    process.stdout.write(flags.json ? `${JSON.stringify({ applied })}\n`
+      : applied.length ? `applied: ${applied.join(', ')}\n` : 'the adaptive_load schema is up to date\n');
+  } catch (err) {
+    fail(flags, err);
+  }
+}
+
+export async function runRecover(flags: CommonFlags): Promise<void> {
+  try {
+    const conn = resolveConnectionConfig(connectionInput(flags));
+    const result = await withCoordinator(flags, async (c) => {
+      await migrate(c);
+      return recoverAll(c, conn);
+    });
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+    } else {
+      process.stdout.write(`committed ${result.committed.length}, rolled back ${result.rolledBack.length}, `
+        + `still in progress ${result.inProgress.length} prepared transaction(s)\n`);
+      for (const u of result.unreachable) process.stdout.write(`unreachable: ${u.node}: ${u.error}\n`);
+    }
+    if (result.unreachable.length) process.exitCode = 1;
+  } catch (err) {
+    fail(flags, err);
+  }
+}

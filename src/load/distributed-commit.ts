@@ -1,0 +1,145 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Queryable } from '../connect/queryable.js';
+import { quoteLiteral } from '../connect/sql.js';
+import { ClusterStateError, toDatabaseError } from '../errors.js';
+import type { CopySession } from './copy-session.js';
+
+/**
+ * The distributed commit: every node's transaction is PREPAREd, then one coordinator transaction
+ * writes the commit record (adaptive_load.commit_records), then each node runs COMMIT PREPARED.
+ * A crash before the record means roll back everywhere; after it, commit everywhere. Recovery
+ * (`recoverPreparedTransactions`) applies that rule to whatever a crash left prepared.
+ *
+ * Global transaction ids look like `cal_<job>_<token>_<n>`, a form Citus's own recovery
+ * (`citus_<group>_<pid>_...`) never claims.
+ */
+
+/** Advisory-lock namespace held by a running load, so recovery leaves its transactions alone. */
+export const JOB_LOCK_NAMESPACE = 0x43414c; // 'CAL'
+
+export function globalTransactionIds(jobId: number, count: number): string[] {
+  const token = randomBytes(4).toString('hex');
+  return Array.from({ length: count }, (_, i) => `cal_${jobId}_${token}_${i}`);
+}
+
+export function jobIdOfGid(gid: string): number | undefined {
+  const m = /^cal_(\d+)_[0-9a-f]+_\d+$/.exec(gid);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Holds the job's advisory lock on the coordinator session for the duration of the load. */
+export async function lockJob(coordinator: Queryable, jobId: number): Promise<void> {
+  await coordinator.query('SELECT pg_advisory_lock($1, $2)', [JOB_LOCK_NAMESPACE, jobId]);
+}
+
+export async function unlockJob(coordinator: Queryable, jobId: number): Promise<void> {
+  await coordinator.query('SELECT pg_advisory_unlock($1, $2)', [JOB_LOCK_NAMESPACE, jobId]);
+}
+
+/** Fails clearly when a node cannot prepare transactions. */
+export async function checkPreparedTransactions(session: Queryable, node: string, needed: number): Promise<void> {
+  const r = await session.query<{ max_prepared_transactions: string }>('SHOW max_prepared_transactions');
+  const max = Number(r.rows[0]?.max_prepared_transactions ?? 0);
+  if (max === 0) {
+    throw new ClusterStateError(`node ${node} has max_prepared_transactions = 0, so it cannot take part in an atomic `
+      + `distributed load. Set max_prepared_transactions to at least max_connections (Citus needs this too) in its `
+      + `postgresql.conf and restart it.`);
+  }
+  if (max < needed) {
+    throw new ClusterStateError(`node ${node} allows ${max} prepared transactions but this load needs ${needed}; `
+      + `raise max_prepared_transactions or lower --connections-per-node`);
+  }
+}
+
+/** PREPARE TRANSACTION on every session. On any failure every session is rolled back. */
+export async function prepareAll(sessions: CopySession[], gids: string[]): Promise<void> {
+  try {
+    await Promise.all(sessions.map((s, i) => s.prepare(gids[i]!)));
+  } catch (err) {
+    await Promise.all(sessions.map((s) => s.abort()));
+    throw err;
+  }
+}
+
+export interface CommitOutcome {
+  /** Nodes where COMMIT PREPARED failed; recovery finishes them (the commit record decides). */
+  readonly unfinished: { node: string; error: string }[];
+}
+
+export async function commitPreparedAll(sessions: CopySession[]): Promise<CommitOutcome> {
+  const results = await Promise.allSettled(sessions.map((s) => s.commitPrepared()));
+  const unfinished = results.flatMap((r, i) => r.status === 'rejected'
+    ? [{ node: sessions[i]!.node, error: (r.reason as Error).message }] : []);
+  return { unfinished };
+}
+
+export interface RecoveryResult {
+  readonly committed: string[];
+  readonly rolledBack: string[];
+  /** Prepared by a load that is still running. */
+  readonly inProgress: string[];
+  readonly unreachable: { node: string; error: string }[];
+}
+
+/**
+ * Finishes what crashed loads left prepared on the given nodes: COMMIT PREPARED where the
+ * coordinator has the job's commit record, ROLLBACK PREPARED where it has none and no live
+ * load holds the job's lock.
+ */
+export async function recoverPreparedTransactions(
+  coordinator: Queryable,
+  nodes: { label: string; config: pg.ClientConfig }[],
+): Promise<RecoveryResult> {
+  const result: RecoveryResult = { committed: [], rolledBack: [], inProgress: [], unreachable: [] };
+  for (const node of nodes) {
+    const client = new pg.Client(node.config);
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      const prepared = await client.query<{ gid: string }>(
+        "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'cal\\_%' AND database = current_database() ORDER BY gid");
+      for (const { gid } of prepared.rows) {
+        const jobId = jobIdOfGid(gid);
+        if (jobId === undefined) continue;
+        const decision = await decide(coordinator, jobId);
+        if (decision === 'running') {
+          result.inProgress.push(gid);
+          continue;
+        }
+        await client.query(`${decision === 'commit' ? 'COMMIT' : 'ROLLBACK'} PREPARED ${quoteLiteral(gid)}`);
+        (decision === 'commit' ? result.committed : result.rolledBack).push(`${gid}@${node.label}`);
+      }
+    } catch (err) {
+      result.unreachable.push({ node: node.label, error: toDatabaseError(err, node.label).message });
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+  await markAbandonedJobs(coordinator);
+  return result;
+}
+
+async function decide(coordinator: Queryable, jobId: number): Promise<'commit' | 'rollback' | 'running'> {
+  const rec = await coordinator.query('SELECT 1 FROM adaptive_load.commit_records WHERE job_id = $1', [jobId]);
+  if (rec.rowCount) return 'commit';
+  const lock = await coordinator.query<{ free: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS free', [JOB_LOCK_NAMESPACE, jobId]);
+  if (!lock.rows[0]!.free) return 'running';
+  await coordinator.query('SELECT pg_advisory_unlock($1, $2)', [JOB_LOCK_NAMESPACE, jobId]);
+  return 'rollback';
+}
+
+/** Jobs still 'running' whose process is gone (their lock is free) are marked rolled back. */
+async function markAbandonedJobs(coordinator: Queryable): Promise<void> {
+  const running = await coordinator.query<{ job_id: string }>(
+    "SELECT job_id::text FROM adaptive_load.load_jobs WHERE status = 'running'");
+  for (const { job_id } of running.rows) {
+    const id = Number(job_id);
+    const decision = await decide(coordinator, id);
+    if (decision === 'running') continue;
+    await coordinator.query(
+      `UPDATE adaptive_load.load_jobs SET status = $2, finished_at = coalesce(finished_at, now()),
+              error = coalesce(error, 'the loading process ended before finishing; recovered')
+        WHERE job_id = $1 AND status = 'running'`, [id, decision === 'commit' ? 'committed' : 'rolled_back']);
+  }
+}

@@ -1,0 +1,571 @@
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { citusVersion, readDistribution, readTable, type Distribution, type ShardInfo, type TableInfo } from '../citus/catalog.js';
+import { ShardRouter } from '../citus/shard-router.js';
+import { UNSURE, valueHasherFor, type ValueHasher } from '../citus/value-hasher.js';
+import { resolveConnectionConfig, type ConnectionConfig, type ConnectionInput } from '../connect/config.js';
+import { quoteIdent, quoteLiteral } from '../connect/sql.js';
+import {
+  AdaptiveLoadError, ConnectionLostError, InputFileError, TargetTableError, toDatabaseError,
+} from '../errors.js';
+import { migrate } from '../metadata/migrate.js';
+import { createJob, recordCommittedJob, recordFailedJob, type JobResult } from '../metadata/job-store.js';
+import { Batch } from './batch.js';
+import { firstLine, resolveInputColumns, type HeaderMode } from './columns.js';
+import { copyOptionsSql, resolveCopyFormat, type CopyFormat, type CopyFormatInput } from './copy-format.js';
+import { CopySession, readInputSettings, type InputSettings } from './copy-session.js';
+import {
+  checkPreparedTransactions, commitPreparedAll, globalTransactionIds, lockJob, prepareAll,
+  recoverPreparedTransactions, unlockJob, type RecoveryResult,
+} from './distributed-commit.js';
+import { inputSource, type InputSource } from './input.js';
+import { chooseLoadPath, type LoadPath } from './load-path.js';
+import { Rejects } from './rejects.js';
+import { decodeField, FIELD_IS_NULL, FIELD_NEEDS_DECODE, RowScanner, type RowSink } from './row-scanner.js';
+import { ServerResolver } from './server-resolver.js';
+import { WriterPool, type CopyTarget } from './writer-pool.js';
+
+export interface LoadOptions extends CopyFormatInput {
+  /** Target table, optionally schema-qualified. */
+  table: string;
+  /** Input path, `-` for stdin; `.gz` is decompressed. */
+  file: string;
+  connection?: ConnectionInput;
+  /** Whether line 1 is a header. Default 'auto': a header when it names the table's columns. */
+  header?: HeaderMode;
+  /** The table columns the input's fields hold, in order. Default: the header's, or all columns. */
+  columns?: string[];
+  /** Distribute a local table by this column before loading (ignored when already distributed). */
+  distributionColumn?: string;
+  /** Shard count when distributing. Default: Citus's citus.shard_count. */
+  shardCount?: number;
+  /** Rows that may be rejected (and written to `rejectsFile`) before the load fails. Default 0. */
+  maxErrors?: number;
+  rejectsFile?: string;
+  /** COPY connections per worker. Default 4. */
+  connectionsPerNode?: number;
+  /** Bytes per COPY batch. Default 256 KiB (smaller when there are very many shards). */
+  batchBytes?: number;
+  /** Bytes allowed queued or in flight to the workers before reading pauses. Default 64 MiB. */
+  maxInflightBytes?: number;
+  /** Load through Citus's coordinator COPY even where the direct path would work. */
+  viaCoordinator?: boolean;
+  onProgress?: (p: LoadProgress) => void;
+  onNotice?: (message: string) => void;
+  /** Test hook: stop the process at a step of the distributed commit. */
+  crashAt?: 'after-prepare' | 'after-commit-record';
+}
+
+export interface LoadProgress {
+  readonly bytesRead: number;
+  readonly totalBytes: number | undefined;
+  readonly rows: number;
+}
+
+export interface LoadSummary {
+  table: string;
+  path: 'direct' | 'coordinator';
+  reason?: string;
+  rows: number;
+  rejected: number;
+  seconds: number;
+  rowsPerSecond: number;
+  shards: number;
+  nodes: { node: string; rows: number; bytes: number }[];
+  jobId: number;
+  source: string;
+  header: boolean;
+  /** Rows whose shard PostgreSQL decided (values the client could not canonicalize). */
+  serverResolvedRows: number;
+  notices: string[];
+  recovered?: RecoveryResult;
+  /** Nodes where COMMIT PREPARED did not go through; `citus-adaptive-load recover` finishes them. */
+  unfinishedCommits?: { node: string; error: string }[];
+}
+
+const DEFAULT_BATCH = 256 * 1024;
+const DEFAULT_INFLIGHT = 64 * 1024 * 1024;
+const RESOLVE_BATCH = 1000;
+
+/** Loads one file into one table. Throws on failure, after undoing everything it wrote. */
+export async function load(options: LoadOptions): Promise<LoadSummary> {
+  const started = performance.now();
+  const format = resolveCopyFormat(options);
+  const source = inputSource(options.file);
+  const conn = resolveConnectionConfig(options.connection ?? {});
+  const notices: string[] = [];
+  const notice = (m: string) => {
+    notices.push(m);
+    options.onNotice?.(m);
+  };
+
+  const coordinator = new pg.Client({ ...conn.coordinator, application_name: 'citus-adaptive-load' });
+  coordinator.on('error', () => {});
+  try {
+    await coordinator.connect();
+  } catch (err) {
+    throw toDatabaseError(err, conn.describe(conn.coordinator), 'cannot connect to the coordinator');
+  }
+  try {
+    await migrate(coordinator);
+    const citus = await citusVersion(coordinator);
+    const recovered = citus ? await recoverAll(coordinator, conn) : undefined;
+    if (recovered && recovered.committed.length + recovered.rolledBack.length > 0) {
+      notice(`recovered an earlier interrupted load: ${recovered.committed.length} prepared transaction(s) committed, `
+        + `${recovered.rolledBack.length} rolled back`);
+    }
+    const table = await readTable(coordinator, options.table);
+    let dist = await readDistribution(coordinator, table, citus !== undefined);
+    dist = await distributeIfAsked(coordinator, table, dist, options, citus, notice);
+
+    const input = await openInput(source);
+    const first = firstLine(input.head);
+    if (!first && input.head.length === 0) throw new InputFileError(`${source.name} is empty: there is nothing to load`);
+    const cols = resolveInputColumns(table, first ?? input.head, format, options.header ?? 'auto', options.columns, source.name);
+    const serverEncoding = (await coordinator.query<{ e: string }>("SELECT current_setting('server_encoding') AS e")).rows[0]!.e;
+    const path = chooseLoadPath({
+      citusVersion: citus, distribution: dist, inputColumns: cols.columns, tableColumns: table.columns,
+      format, serverEncoding, forceCoordinator: options.viaCoordinator ?? false,
+    });
+    if (path.reason) notice(`loading through the coordinator: ${path.reason}`);
+
+    const jobId = await createJob(coordinator, {
+      table: `${table.schema}.${table.name}`, source: source.name, path: path.kind, reason: path.reason,
+      options: { format: format.kind, header: cols.header, maxErrors: options.maxErrors ?? 0 },
+    });
+    await lockJob(coordinator, jobId);
+    const rejects = new Rejects(source.name, options.maxErrors ?? 0, options.rejectsFile);
+    try {
+      const run = new LoadRun(coordinator, conn, options, format, source, table, dist, path, cols.columns,
+        await readInputSettings(coordinator), rejects, jobId);
+      const result = await run.execute(input, cols.header, started);
+      return {
+        table: `${table.schema}.${table.name}`,
+        path: path.kind,
+        ...(path.reason ? { reason: path.reason } : {}),
+        rows: result.rows,
+        rejected: rejects.count,
+        seconds: result.seconds,
+        rowsPerSecond: result.seconds > 0 ? Math.round(result.rows / result.seconds) : result.rows,
+        shards: path.kind === 'direct' ? dist.shards.length : 0,
+        nodes: result.nodes,
+        jobId,
+        source: source.name,
+        header: cols.header,
+        serverResolvedRows: run.serverResolved,
+        notices,
+        ...(recovered ? { recovered } : {}),
+        ...(result.unfinished.length ? { unfinishedCommits: result.unfinished } : {}),
+      };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      await recordFailedJob(coordinator, jobId, message, rejects.count).catch(() => {});
+      throw err;
+    } finally {
+      rejects.close();
+      await unlockJob(coordinator, jobId).catch(() => {});
+    }
+  } finally {
+    await coordinator.end().catch(() => {});
+  }
+}
+
+/** Recovery over every primary node of the cluster (coordinator included). */
+export async function recoverAll(coordinator: pg.Client, conn: ConnectionConfig): Promise<RecoveryResult> {
+  const nodes = await coordinator.query<{ nodename: string; nodeport: number; groupid: number }>(
+    "SELECT nodename, nodeport, groupid FROM pg_dist_node WHERE noderole = 'primary' AND isactive ORDER BY nodeid");
+  const targets = nodes.rows.map((n) => ({
+    label: `${n.nodename}:${n.nodeport}`,
+    config: n.groupid === 0 ? conn.coordinator : conn.workerConfig({ host: n.nodename, port: n.nodeport }),
+  }));
+  if (!nodes.rows.some((n) => n.groupid === 0)) targets.unshift({ label: 'coordinator', config: conn.coordinator });
+  return recoverPreparedTransactions(coordinator, targets);
+}
+
+async function distributeIfAsked(
+  db: pg.Client, table: TableInfo, dist: Distribution, options: LoadOptions, citus: string | undefined,
+  notice: (m: string) => void,
+): Promise<Distribution> {
+  const col = options.distributionColumn;
+  if (dist.kind === 'hash' && col && col !== dist.column) {
+    notice(`${table.name} is already distributed by ${dist.column}; loading into its existing layout (--distribution-column ${col} ignored)`);
+  }
+  if (dist.kind !== 'local' || !citus) return dist;
+  if (!col) {
+    notice(`${table.schema}.${table.name} is not distributed; pass --distribution-column to distribute it before loading`);
+    return dist;
+  }
+  if (!table.columns.some((c) => c.name === col)) {
+    throw new TargetTableError(`--distribution-column ${col} is not a column of ${table.schema}.${table.name}`);
+  }
+  const qualified = `${quoteIdent(table.schema)}.${quoteIdent(table.name)}`;
+  try {
+    if (options.shardCount) {
+      await db.query('SELECT create_distributed_table($1, $2, shard_count => $3)', [qualified, col, options.shardCount]);
+    } else {
+      await db.query('SELECT create_distributed_table($1, $2)', [qualified, col]);
+    }
+  } catch (err) {
+    throw toDatabaseError(err, 'coordinator', `cannot distribute ${qualified} by ${col}`);
+  }
+  const next = await readDistribution(db, table, true);
+  notice(`distributed ${table.schema}.${table.name} by ${col} into ${next.shards.length} shards`);
+  return next;
+}
+
+interface OpenedInput {
+  /** The first bytes of the input (at least its first line, when it has one). */
+  head: Buffer;
+  rest: AsyncIterator<Buffer>;
+  close(): void;
+}
+
+/** Reads ahead until the first line is complete, for header detection. */
+async function openInput(source: InputSource): Promise<OpenedInput> {
+  const stream = source.open();
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const parts: Buffer[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const next = await it.next();
+      if (next.done) break;
+      parts.push(next.value);
+      size += next.value.length;
+      if (next.value.includes(0x0a) || size > 16 * 1024 * 1024) break;
+    }
+  } catch (err) {
+    throw new InputFileError(`${source.name}: cannot read (${(err as Error).message})`, { cause: err });
+  }
+  return { head: Buffer.concat(parts), rest: it, close: () => stream.destroy() };
+}
+
+interface RunResult {
+  rows: number;
+  seconds: number;
+  nodes: { node: string; rows: number; bytes: number }[];
+  unfinished: { node: string; error: string }[];
+}
+
+/** One execution of a load: sessions, routing, streaming, commit. */
+class LoadRun implements RowSink {
+  private readonly targets: CopyTarget[];
+  private readonly router: ShardRouter | undefined;
+  private readonly hasher: ValueHasher | undefined;
+  private readonly batches: (Batch | undefined)[];
+  private readonly freeBatches: Batch[] = [];
+  private readonly batchBytes: number;
+  private readonly distColumn: string | undefined;
+  private readonly fieldIndex: number;
+  private pool!: WriterPool;
+  private resolver: ServerResolver | undefined;
+  private rowsRouted = 0;
+  private pendingError: Error | undefined;
+
+  constructor(
+    private readonly coordinator: pg.Client,
+    private readonly conn: ConnectionConfig,
+    private readonly options: LoadOptions,
+    private readonly format: CopyFormat,
+    private readonly source: InputSource,
+    private readonly table: TableInfo,
+    private readonly dist: Distribution,
+    private readonly path: LoadPath,
+    private readonly columns: TableInfo['columns'],
+    private readonly settings: InputSettings,
+    private readonly rejects: Rejects,
+    private readonly jobId: number,
+  ) {
+    const colList = columns.map((c) => quoteIdent(c.name)).join(', ');
+    const withOpts = copyOptionsSql(format, quoteLiteral) + (format.encoding !== 'UTF8' ? `, ENCODING ${quoteLiteral(format.encoding)}` : '');
+    this.distColumn = dist.kind === 'hash' ? dist.column : undefined;
+    this.fieldIndex = this.distColumn ? columns.findIndex((c) => c.name === this.distColumn) : -1;
+    if (path.kind === 'direct') {
+      this.targets = dist.shards.map((s: ShardInfo, index) => ({
+        index,
+        label: `shard ${s.shardId}`,
+        shardId: s.shardId,
+        copySql: `COPY ${s.qualifiedName} (${colList}) FROM STDIN WITH (${withOpts})`,
+        nodes: s.placements.map((p) => `${p.host}:${p.port}`),
+      }));
+      if (dist.kind === 'hash') {
+        this.router = new ShardRouter(dist.shards);
+        const col = columns[this.fieldIndex]!;
+        this.hasher = valueHasherFor({ typeName: col.typeName, maxChars: col.maxChars });
+      }
+    } else {
+      this.targets = [{
+        index: 0,
+        label: `${table.schema}.${table.name}`,
+        shardId: undefined,
+        copySql: `COPY ${quoteIdent(table.schema)}.${quoteIdent(table.name)} (${colList}) FROM STDIN WITH (${withOpts})`,
+        nodes: ['coordinator'],
+      }];
+    }
+    const requested = options.batchBytes ?? DEFAULT_BATCH;
+    // Bound the memory held in partly filled batches when there are very many shards.
+    this.batchBytes = Math.max(16 * 1024, Math.min(requested, Math.floor((32 * 1024 * 1024) / this.targets.length)));
+    this.batches = new Array(this.targets.length);
+  }
+
+  get serverResolved(): number {
+    return this.resolver?.resolved ?? 0;
+  }
+
+  async execute(input: OpenedInput, header: boolean, started: number): Promise<RunResult> {
+    const sessions = await this.openSessions();
+    const all = [...sessions.values()].flat();
+    try {
+      this.pool = new WriterPool(sessions, this.targets.length, this.source.name, this.rejects);
+      if (this.router) {
+        this.resolver = new ServerResolver(this.coordinator, this.table.oid,
+          new Map(this.targets.map((t) => [t.shardId!, t.index])));
+      }
+      const bytesRead = await this.stream(input, header);
+      const rows = this.pool.targetRows.reduce((a, b) => a + b, 0);
+      const seconds = (performance.now() - started) / 1000;
+      const nodes = [...this.pool.nodeStats].map(([node, s]) => ({ node, rows: s.rows, bytes: s.bytes }));
+      const result: JobResult = {
+        rows, rejected: this.rejects.count, bytes: bytesRead, seconds, nodes,
+        shards: this.targets.map((t) => ({ target: t.label, shardId: t.shardId, nodes: t.nodes, rows: this.pool.targetRows[t.index]! })),
+      };
+      const unfinished = this.path.kind === 'direct'
+        ? await this.commitDistributed(all, result)
+        : await this.commitOnCoordinator(all[0]!, result);
+      return { rows, seconds, nodes, unfinished };
+    } catch (err) {
+      await Promise.all(all.map((s) => s.abort()));
+      throw err;
+    } finally {
+      input.close();
+      await Promise.all(all.map((s) => s.close()));
+    }
+  }
+
+  private async openSessions(): Promise<Map<string, CopySession[]>> {
+    const perNode = new Map<string, { config: pg.ClientConfig; targets: number }>();
+    if (this.path.kind === 'direct') {
+      for (const s of this.dist.shards) {
+        for (const p of s.placements) {
+          const label = `${p.host}:${p.port}`;
+          const entry = perNode.get(label) ?? { config: this.conn.workerConfig({ host: p.host, port: p.port }), targets: 0 };
+          entry.targets++;
+          perNode.set(label, entry);
+        }
+      }
+    } else {
+      perNode.set('coordinator', { config: this.conn.coordinator, targets: 1 });
+    }
+    const max = this.options.connectionsPerNode ?? 4;
+    const sessions = new Map<string, CopySession[]>();
+    try {
+      await Promise.all([...perNode].map(async ([node, { config, targets }]) => {
+        const count = this.path.kind === 'direct' ? Math.max(1, Math.min(max, targets)) : 1;
+        const list: CopySession[] = [];
+        sessions.set(node, list);
+        for (let i = 0; i < count; i++) {
+          const s = await CopySession.open(config, node, this.settings, `citus-adaptive-load job ${this.jobId}`);
+          list.push(s);
+          if (i === 0 && this.path.kind === 'direct') await checkPreparedTransactions(s, node, count);
+          await s.begin();
+        }
+      }));
+    } catch (err) {
+      const all = [...sessions.values()].flat();
+      await Promise.all(all.map(async (s) => { await s.abort(); await s.close(); }));
+      throw err;
+    }
+    return sessions;
+  }
+
+  /** Reads the input to the end, routing rows into batches; returns the bytes read. */
+  private async stream(input: OpenedInput, header: boolean): Promise<number> {
+    const scanner = new RowScanner(this.format, Math.max(0, this.fieldIndex), this.columns.length);
+    const limit = this.options.maxInflightBytes ?? DEFAULT_INFLIGHT;
+    let bytesRead = 0;
+    let skipHeader = header;
+    const progress = this.options.onProgress;
+    let lastProgress = 0;
+    const feed = async (chunk: Buffer) => {
+      bytesRead += chunk.length;
+      if (skipHeader) {
+        skipHeader = false;
+        scanner.push(chunk, new HeaderSkipper(this));
+      } else {
+        scanner.push(chunk, this);
+      }
+      this.throwPending();
+      if (this.resolver && this.resolver.size >= RESOLVE_BATCH) await this.flushResolver();
+      if (this.pool.bytesInFlight > limit) await this.pool.waitForRoom(limit);
+      if (progress) {
+        const now = performance.now();
+        if (now - lastProgress > 200) {
+          lastProgress = now;
+          progress({ bytesRead: this.source.compressed ? 0 : bytesRead, totalBytes: this.source.compressed ? undefined : this.source.size, rows: this.rowsRouted });
+        }
+      }
+    };
+    await feed(input.head);
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await input.rest.next();
+      } catch (err) {
+        throw new InputFileError(`${this.source.name}: read failed after ${bytesRead} bytes (${(err as Error).message})`, { cause: err });
+      }
+      if (next.done || scanner.ended) break;
+      await feed(next.value);
+    }
+    scanner.end(this);
+    this.throwPending();
+    if (this.rowsRouted === 0 && scanner.rows === 0 && !header) {
+      throw new InputFileError(`${this.source.name} holds no rows`);
+    }
+    await this.flushResolver();
+    for (let t = 0; t < this.batches.length; t++) {
+      const b = this.batches[t];
+      if (b && !b.isEmpty) this.pool.dispatch(this.targets[t]!, b, (x) => this.release(x));
+      this.batches[t] = undefined;
+    }
+    await this.pool.drain();
+    progress?.({ bytesRead, totalBytes: this.source.compressed ? undefined : this.source.size, rows: this.rowsRouted });
+    return bytesRead;
+  }
+
+  private async flushResolver(): Promise<void> {
+    if (!this.resolver) return;
+    await this.resolver.flush(
+      // Resolved rows were stored with their newline: it is their terminator, not content.
+      (target, row, line, span) => this.append(target, row, 0, row.length, row.length - 1, line, span),
+      (line, reason, row) => this.rejects.reject(line, `${reason} (distribution column ${this.distColumn})`, row, this.distColumn),
+    );
+    this.throwPending();
+  }
+
+  private throwPending(): void {
+    if (this.pendingError) throw this.pendingError;
+  }
+
+  // RowSink: the hot path, once per row.
+  row(buf: Buffer, rowStart: number, contentEnd: number, rowEnd: number,
+    fieldStart: number, fieldEnd: number, flags: number, line: number, copyLineSpan: number): void {
+    if (this.pendingError) return;
+    try {
+      let target = 0;
+      if (this.router) {
+        if ((flags & FIELD_IS_NULL) !== 0) {
+          this.rejects.reject(line, `NULL in distribution column ${this.distColumn}; Citus requires a value`,
+            buf.subarray(rowStart, rowEnd), this.distColumn);
+          return;
+        }
+        let h: number;
+        let valueBuf: Buffer = buf;
+        let vs = fieldStart;
+        let ve = fieldEnd;
+        if ((flags & FIELD_NEEDS_DECODE) !== 0) {
+          valueBuf = decodeField(buf, fieldStart, fieldEnd, this.format)!;
+          vs = 0;
+          ve = valueBuf.length;
+        }
+        h = this.hasher!.hash(valueBuf, vs, ve);
+        if (h === UNSURE) {
+          if (ve === vs) {
+            this.rejects.reject(line, `empty value in distribution column ${this.distColumn}`, buf.subarray(rowStart, rowEnd), this.distColumn);
+            return;
+          }
+          const row = Buffer.from(buf.subarray(rowStart, rowEnd));
+          const withNl = contentEnd === rowEnd ? Buffer.concat([row, Buffer.from('\n')]) : row;
+          this.resolver!.add(withNl, valueBuf.toString('utf8', vs, ve), line, copyLineSpan);
+          return;
+        }
+        target = this.router.shardIndexFor(h);
+      }
+      this.append(target, buf, rowStart, rowEnd, contentEnd, line, copyLineSpan);
+    } catch (err) {
+      this.pendingError = err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  badRow(buf: Buffer, rowStart: number, rowEnd: number, line: number, reason: string): void {
+    if (this.pendingError) return;
+    try {
+      this.rejects.reject(line, reason, buf.subarray(rowStart, rowEnd));
+    } catch (err) {
+      this.pendingError = err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  private append(target: number, buf: Buffer, rowStart: number, rowEnd: number, contentEnd: number, line: number, span: number): void {
+    let b = this.batches[target];
+    if (!b) {
+      b = this.freeBatches.pop() ?? new Batch(this.batchBytes + 4096);
+      this.batches[target] = b;
+    }
+    b.append(buf, rowStart, rowEnd, contentEnd === rowEnd, line, span);
+    this.rowsRouted++;
+    if (b.len >= this.batchBytes) {
+      this.batches[target] = undefined;
+      this.pool.dispatch(this.targets[target]!, b, (x) => this.release(x));
+    }
+  }
+
+  private release(b: Batch): void {
+    b.reset();
+    if (this.freeBatches.length < 64) this.freeBatches.push(b);
+  }
+
+  private async commitDistributed(sessions: CopySession[], result: JobResult): Promise<{ node: string; error: string }[]> {
+    const gids = globalTransactionIds(this.jobId, sessions.length);
+    await prepareAll(sessions, gids);
+    if (this.options.crashAt === 'after-prepare') process.kill(process.pid, 'SIGKILL');
+    try {
+      await this.coordinator.query('BEGIN');
+      await recordCommittedJob(this.coordinator, this.jobId, result, gids);
+      await this.coordinator.query('COMMIT');
+    } catch (err) {
+      const dbErr = toDatabaseError(err, 'coordinator', 'writing the commit record failed');
+      if (dbErr instanceof ConnectionLostError) {
+        throw new AdaptiveLoadError(`${dbErr.message}. The outcome is unknown until recovery: run citus-adaptive-load recover`, { cause: err });
+      }
+      await this.coordinator.query('ROLLBACK').catch(() => {});
+      await Promise.all(sessions.map((s) => s.abort()));
+      throw dbErr;
+    }
+    if (this.options.crashAt === 'after-commit-record') process.kill(process.pid, 'SIGKILL');
+    const outcome = await commitPreparedAll(sessions);
+    return outcome.unfinished;
+  }
+
+  /** The coordinator path: the job record commits in the same transaction as the rows. */
+  private async commitOnCoordinator(session: CopySession, result: JobResult): Promise<{ node: string; error: string }[]> {
+    await recordCommittedJob(session, this.jobId, result, undefined);
+    await session.run('COMMIT');
+    return [];
+  }
+}
+
+/** Skips the header row, then hands everything after it to the real sink. */
+class HeaderSkipper implements RowSink {
+  private skipped = false;
+
+  constructor(private readonly next: RowSink) {}
+
+  row(buf: Buffer, rowStart: number, contentEnd: number, rowEnd: number,
+    fieldStart: number, fieldEnd: number, flags: number, line: number, span: number): void {
+    if (!this.skipped) {
+      this.skipped = true;
+      return;
+    }
+    this.next.row(buf, rowStart, contentEnd, rowEnd, fieldStart, fieldEnd, flags, line, span);
+  }
+
+  badRow(buf: Buffer, rowStart: number, rowEnd: number, line: number, reason: string): void {
+    // The header may have another field count than the data; it is skipped all the same.
+    if (!this.skipped) {
+      this.skipped = true;
+      return;
+    }
+    this.next.badRow(buf, rowStart, rowEnd, line, reason);
+  }
+}
+
