@@ -26,9 +26,9 @@ export class Batch {
     return this.rows === 0;
   }
 
-  /** Appends src[start, end) and a newline when the row lacks one (the last row of a file may). */
-  append(src: Buffer, start: number, end: number, addNewline: boolean, inputLine: number, copyLineSpan: number): void {
-    const need = end - start + (addNewline ? 1 : 0);
+  /** Appends src[start, end) and `terminator` when the row lacks one (the last row of a file may). */
+  append(src: Buffer, start: number, end: number, terminator: Buffer | undefined, inputLine: number, copyLineSpan: number): void {
+    const need = end - start + (terminator ? terminator.length : 0);
     if (this.len + need > this.buf.length) this.grow(this.len + need);
     if (this.rows === this.offsets.length) this.growRows();
     this.offsets[this.rows] = this.len;
@@ -45,7 +45,7 @@ export class Batch {
       src.copy(buf, p, start, end);
       p += end - start;
     }
-    if (addNewline) buf[p++] = 0x0a;
+    if (terminator) for (let i = 0; i < terminator.length; i++) buf[p++] = terminator[i]!;
     this.len = p;
   }
 
@@ -73,7 +73,7 @@ export class Batch {
       if (i === k) continue;
       const bytes = this.rowBytes(i);
       const span = (i + 1 < this.rows ? this.copyLines[i + 1]! : this.nextCopyLine) - this.copyLines[i]!;
-      b.append(bytes, 0, bytes.length, false, this.inputLines[i]!, span);
+      b.append(bytes, 0, bytes.length, undefined, this.inputLines[i]!, span);
     }
     return b;
   }

@@ -260,6 +260,8 @@ class LoadRun implements RowSink {
   private pool!: WriterPool;
   private resolver: ServerResolver | undefined;
   private rowsRouted = 0;
+  /** The input's line terminator, for a final row that lacks one. */
+  private terminator: Buffer = Buffer.from('\n');
   private pendingError: Error | undefined;
 
   constructor(
@@ -394,6 +396,7 @@ class LoadRun implements RowSink {
       } else {
         scanner.push(chunk, this);
       }
+      this.terminator = scanner.lineTerminator;
       this.throwPending();
       if (this.resolver && this.resolver.size >= RESOLVE_BATCH) await this.flushResolver();
       if (this.pool.bytesInFlight > limit) await this.pool.waitForRoom(limit);
@@ -435,8 +438,8 @@ class LoadRun implements RowSink {
   private async flushResolver(): Promise<void> {
     if (!this.resolver) return;
     await this.resolver.flush(
-      // Resolved rows were stored with their newline: it is their terminator, not content.
-      (target, row, line, span) => this.append(target, row, 0, row.length, row.length - 1, line, span),
+      // Resolved rows were stored with their terminator.
+      (target, row, line, span) => this.append(target, row, 0, row.length, -1, line, span),
       (line, reason, row) => this.rejects.reject(line, `${reason} (distribution column ${this.distColumn})`, row, this.distColumn),
     );
     this.throwPending();
@@ -473,9 +476,9 @@ class LoadRun implements RowSink {
             this.rejects.reject(line, `empty value in distribution column ${this.distColumn}`, buf.subarray(rowStart, rowEnd), this.distColumn);
             return;
           }
-          const row = Buffer.from(buf.subarray(rowStart, rowEnd));
-          const withNl = contentEnd === rowEnd ? Buffer.concat([row, Buffer.from('\n')]) : row;
-          this.resolver!.add(withNl, valueBuf.toString('utf8', vs, ve), line, copyLineSpan);
+          const row = buf.subarray(rowStart, rowEnd);
+          const terminated = contentEnd === rowEnd ? Buffer.concat([row, this.terminator]) : row;
+          this.resolver!.add(terminated, valueBuf.toString('utf8', vs, ve), line, copyLineSpan);
           return;
         }
         target = this.router.shardIndexFor(h);
@@ -501,7 +504,7 @@ class LoadRun implements RowSink {
       b = this.freeBatches.pop() ?? new Batch(this.batchBytes + 4096);
       this.batches[target] = b;
     }
-    b.append(buf, rowStart, rowEnd, contentEnd === rowEnd, line, span);
+    b.append(buf, rowStart, rowEnd, contentEnd === rowEnd ? this.terminator : undefined, line, span);
     this.rowsRouted++;
     if (b.len >= this.batchBytes) {
       this.batches[target] = undefined;

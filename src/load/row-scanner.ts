@@ -18,7 +18,8 @@ export interface RowSink {
   /**
    * One complete row (`copyLineSpan`: how far it advances the line counter of the COPY that
    * reads it, which counts newlines inside CSV quotes): bytes [rowStart, rowEnd) with its line terminator, if it had one
-   * (only the last row of the input can lack it: `rowEnd === contentEnd`).
+   * (only the last row of the input can lack it: `rowEnd === contentEnd`; add the scanner's
+   * `lineTerminator` then, so the rows after it in a batch stay separate).
    */
   row(buf: Buffer, rowStart: number, contentEnd: number, rowEnd: number,
     fieldStart: number, fieldEnd: number, fieldFlags: number, line: number, copyLineSpan: number): void;
@@ -32,6 +33,8 @@ const BACKSLASH = 0x5c;
 const DOT = 0x2e;
 
 type LineEnding = 'unknown' | 'lf' | 'crlf';
+const LF_BYTES = Buffer.from('\n');
+const CRLF_BYTES = Buffer.from('\r\n');
 
 export class RowScanner {
   private carry: Buffer | undefined;
@@ -64,6 +67,11 @@ export class RowScanner {
   /** True once the end-of-data marker `\.` was seen; later input is ignored, as COPY does. */
   get ended(): boolean {
     return this.finished;
+  }
+
+  /** The terminator to add to a final row that has none: the input's own line-ending style. */
+  get lineTerminator(): Buffer {
+    return this.eol === 'crlf' ? CRLF_BYTES : LF_BYTES;
   }
 
   /** The physical line number at which the next row starts. */
@@ -208,7 +216,9 @@ export class RowScanner {
             ? `missing data: expected ${this.expectedFields} fields, found ${fieldCount}`
             : `extra data after last expected column: expected ${this.expectedFields} fields, found ${fieldCount}`);
       } else {
-        if ((flags & FIELD_NEEDS_DECODE) === 0 && this.isNullMarker(buf, fieldStart, fieldEnd)) flags |= FIELD_IS_NULL;
+        // COPY compares the raw field with the NULL marker: before de-escaping in text format,
+        // and only for unquoted fields in csv.
+        if ((!csv || (flags & FIELD_NEEDS_DECODE) === 0) && this.isNullMarker(buf, fieldStart, fieldEnd)) flags |= FIELD_IS_NULL;
         const copyLineSpan = csv ? 1 + (this.eol === 'crlf' ? quotedCR : embeddedLines) : 1;
         sink.row(buf, rowStart, contentEnd, rowEnd, fieldStart, fieldEnd, flags, line, copyLineSpan);
       }
