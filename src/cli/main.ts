@@ -37,7 +37,7 @@ connectionOptions(program.command('load', { isDefault: true })
   .option('--max-errors <n>', 'reject up to n bad rows and load the rest (default 0)', Number)
   .option('--rejects <file>', 'write rejected rows with their reasons (JSON lines)')
   .option('--connections-per-node <n>', 'COPY connections per worker (default 4)', Number)
-  .option('--batch-size <bytes>', 'bytes per COPY batch (default 262144)', Number)
+  .option('--batch-size <bytes>', 'bytes per COPY batch (default 1048576, less with very many shards)', Number)
   .option('--via-coordinator', "load through Citus's coordinator COPY instead of straight into the shards")
   .option('-q, --quiet', 'no progress bar and no notices'))
   .action((file: string, flags: LoadFlags) => runLoad(file, flags));

@@ -1,5 +1,6 @@
 import { createReadStream, statSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { InputFileError } from '../errors.js';
 
@@ -9,7 +10,12 @@ export interface InputSource {
   /** Bytes on disk when known (plain files), for progress. */
   readonly size: number | undefined;
   readonly compressed: boolean;
-  open(): Readable;
+  /**
+   * The input's bytes in chunks. A chunk stays valid only until the next-but-one chunk is
+   * requested (plain files are read into a small ring of reused buffers): consumers copy what
+   * they keep.
+   */
+  open(): AsyncIterable<Buffer> & { destroy(): void };
 }
 
 const CHUNK = 1 << 20;
@@ -17,7 +23,7 @@ const CHUNK = 1 << 20;
 /** A file path, `-` for standard input; `.gz` files are decompressed as they stream. */
 export function inputSource(path: string): InputSource {
   if (path === '-') {
-    return { name: 'stdin', size: undefined, compressed: false, open: () => process.stdin };
+    return { name: 'stdin', size: undefined, compressed: false, open: () => process.stdin as Readable };
   }
   let size: number;
   try {
@@ -35,12 +41,44 @@ export function inputSource(path: string): InputSource {
     name: path,
     size,
     compressed,
-    open(): Readable {
+    open() {
+      if (!compressed) return ringReader(path);
       const file = createReadStream(path, { highWaterMark: CHUNK });
-      if (!compressed) return file;
       const gunzip = createGunzip({ chunkSize: CHUNK });
       file.on('error', (e) => gunzip.destroy(e));
       return file.pipe(gunzip);
     },
   };
+}
+
+const RING = 3;
+
+/**
+ * Reads a file into RING reused buffers with one read ahead. Allocating a fresh 1 MiB buffer
+ * per read made the garbage collector a tenth of the loader's CPU time.
+ */
+function ringReader(path: string): AsyncIterable<Buffer> & { destroy(): void } {
+  let closed = false;
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  async function* chunks(): AsyncGenerator<Buffer> {
+    handle = await open(path, 'r');
+    try {
+      const ring = Array.from({ length: RING }, () => Buffer.allocUnsafe(CHUNK));
+      let k = 0;
+      let pending = handle.read(ring[0]!, 0, CHUNK, null);
+      while (!closed) {
+        const { bytesRead } = await pending;
+        if (bytesRead === 0) return;
+        const current = ring[k]!;
+        k = (k + 1) % RING;
+        pending = handle.read(ring[k]!, 0, CHUNK, null);
+        yield current.subarray(0, bytesRead);
+      }
+      await pending.catch(() => {});
+    } finally {
+      await handle.close().catch(() => {});
+    }
+  }
+  const it = chunks();
+  return Object.assign(it, { destroy: () => { closed = true; void it.return(undefined); } });
 }

@@ -44,9 +44,9 @@ export interface LoadOptions extends CopyFormatInput {
   rejectsFile?: string;
   /** COPY connections per worker. Default 4. */
   connectionsPerNode?: number;
-  /** Bytes per COPY batch. Default 256 KiB (smaller when there are very many shards). */
+  /** Bytes per COPY batch. Default 1 MiB (smaller when there are very many shards). */
   batchBytes?: number;
-  /** Bytes allowed queued or in flight to the workers before reading pauses. Default 64 MiB. */
+  /** Bytes allowed queued or in flight to the workers before reading pauses. Default 32 MiB. */
   maxInflightBytes?: number;
   /** Load through Citus's coordinator COPY even where the direct path would work. */
   viaCoordinator?: boolean;
@@ -83,8 +83,8 @@ export interface LoadSummary {
   unfinishedCommits?: { node: string; error: string }[];
 }
 
-const DEFAULT_BATCH = 256 * 1024;
-const DEFAULT_INFLIGHT = 64 * 1024 * 1024;
+const DEFAULT_BATCH = 1024 * 1024;
+const DEFAULT_INFLIGHT = 32 * 1024 * 1024;
 const RESOLVE_BATCH = 1000;
 
 /** Loads one file into one table. Throws on failure, after undoing everything it wrote. */
@@ -230,7 +230,7 @@ async function openInput(source: InputSource): Promise<OpenedInput> {
     for (;;) {
       const next = await it.next();
       if (next.done) break;
-      parts.push(next.value);
+      parts.push(Buffer.from(next.value)); // chunks are reused buffers: keep copies
       size += next.value.length;
       if (next.value.includes(0x0a) || size > 16 * 1024 * 1024) break;
     }

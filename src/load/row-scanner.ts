@@ -47,6 +47,8 @@ export class RowScanner {
   /** -1 when the escape equals the quote: then quotes simply toggle, as in PostgreSQL. */
   private readonly escape: number;
   private readonly nullBytes: Buffer;
+  /** 1 for the bytes that can end a field or a row or start a quote/escape; 0 for the rest. */
+  private readonly byteClass = new Uint8Array(256);
   /** Rows seen so far, bad ones included. */
   rows = 0;
 
@@ -62,6 +64,7 @@ export class RowScanner {
     this.quote = this.csv ? format.quote : -1;
     this.escape = this.csv && format.escape !== format.quote ? format.escape : -1;
     this.nullBytes = Buffer.from(format.nullString, 'utf8');
+    for (const b of [this.delim, LF, CR, this.csv ? this.quote : BACKSLASH]) this.byteClass[b] = 1;
   }
 
   /** True once the end-of-data marker `\.` was seen; later input is ignored, as COPY does. */
@@ -81,10 +84,29 @@ export class RowScanner {
 
   push(chunk: Buffer, sink: RowSink): void {
     if (this.finished) return;
-    const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
-    this.carry = undefined;
-    const consumed = this.scan(buf, false, sink);
-    if (consumed < buf.length && !this.finished) this.carry = buf.subarray(consumed);
+    let buf = chunk;
+    if (this.carry) {
+      // Only the row that straddles the two chunks is stitched together: copying whole chunks
+      // would cost a second pass over every byte of the input.
+      const carry = this.carry;
+      this.carry = undefined;
+      for (let take = 64 * 1024; ; take *= 4) {
+        const head = chunk.subarray(0, take);
+        const joined = Buffer.concat([carry, head]);
+        const consumed = this.scan(joined, false, sink, carry.length);
+        if (this.finished) return;
+        if (consumed > carry.length) {
+          buf = chunk.subarray(consumed - carry.length);
+          break;
+        }
+        if (head.length === chunk.length) {
+          this.carry = joined;
+          return;
+        }
+      }
+    }
+    const consumed = this.scan(buf, false, sink, 0);
+    if (consumed < buf.length && !this.finished) this.carry = Buffer.from(buf.subarray(consumed));
   }
 
   /** Call once after the last chunk: emits a final row that has no line terminator. */
@@ -92,20 +114,65 @@ export class RowScanner {
     if (this.finished || !this.carry) return;
     const buf = this.carry;
     this.carry = undefined;
-    this.scan(buf, true, sink);
+    this.scan(buf, true, sink, 0);
   }
 
-  /** Scans whole rows of buf; returns how many bytes were consumed. */
-  private scan(buf: Buffer, atEof: boolean, sink: RowSink): number {
+  /**
+   * Scans whole rows of buf; returns how many bytes were consumed. With `stopAfter` > 0 it
+   * stops at the first row boundary past that offset (the stitched straddling row).
+   */
+  private scan(buf: Buffer, atEof: boolean, sink: RowSink, stopAfter: number): number {
     const n = buf.length;
     const csv = this.csv;
     const delim = this.delim;
     const quote = this.quote;
     const escape = this.escape;
     const target = this.fieldIndex;
+    const cls = this.byteClass;
+    const special = csv ? quote : BACKSLASH;
+    const expected = this.expectedFields;
+    /** Position of the next quote (csv) or backslash (text) at or after rowStart; n when none. */
+    let nextSpecial = -1;
     let rowStart = 0;
 
     while (rowStart < n) {
+      if (stopAfter > 0 && rowStart > stopAfter) return rowStart;
+
+      // Fast path: a row with no quote or backslash before its newline cannot hide a newline
+      // or a delimiter, so memchr (indexOf) finds its end and only the delimiters need a look.
+      if (this.eol !== 'unknown' && buf[rowStart] !== BACKSLASH) {
+        if (nextSpecial < rowStart) {
+          nextSpecial = buf.indexOf(special, rowStart);
+          if (nextSpecial < 0) nextSpecial = n;
+        }
+        const lf = buf.indexOf(LF, rowStart);
+        if (lf >= 0 && lf < nextSpecial) {
+          const contentEnd = lf > rowStart && buf[lf - 1] === CR ? lf - 1 : lf;
+          if ((contentEnd !== lf) === (this.eol === 'crlf')) {
+            let field = 0;
+            let fieldStart = target === 0 ? rowStart : -1;
+            let fieldEnd = -1;
+            for (let j = rowStart; j < contentEnd; j++) {
+              if (buf[j] === delim) {
+                field++;
+                if (field === target) fieldStart = j + 1;
+                else if (field === target + 1) fieldEnd = j;
+              }
+            }
+            if (field === target) fieldEnd = contentEnd;
+            const line = this.line++;
+            this.rows++;
+            if (field + 1 !== expected) {
+              sink.badRow(buf, rowStart, lf + 1, line, fieldCountError(expected, field + 1));
+            } else {
+              const flags = this.isNullMarker(buf, fieldStart, fieldEnd) ? FIELD_IS_NULL : 0;
+              sink.row(buf, rowStart, contentEnd, lf + 1, fieldStart, fieldEnd, flags, line, 1);
+            }
+            rowStart = lf + 1;
+            continue;
+          }
+        }
+      }
       // The end-of-data marker: `\.` as the first thing in a row, then a line end or EOF.
       if (buf[rowStart] === BACKSLASH) {
         if (rowStart + 1 >= n && !atEof) return rowStart;
@@ -125,46 +192,65 @@ export class RowScanner {
       let fieldEnd = -1;
       let flags = 0;
       let inQuote = false;
-      let lastWasEsc = false;
       let embeddedLines = 0;
       let quotedCR = 0;
       let contentEnd = -1;
       let rowEnd = -1;
       let eolError: string | undefined;
 
-      for (; i < n; i++) {
+      for (;;) {
+        // Most bytes are ordinary: one table lookup each.
+        while (i < n && cls[buf[i]!] === 0) i++;
+        if (i >= n) break;
         const c = buf[i]!;
-        if (csv) {
-          if (inQuote && c === escape) lastWasEsc = !lastWasEsc;
-          if (c === quote && !lastWasEsc) {
-            inQuote = !inQuote;
-            if (field === target) flags |= FIELD_NEEDS_DECODE;
-          }
-          if (c !== escape) lastWasEsc = false;
-          if (inQuote) {
-            if (c === LF) embeddedLines++;
-            else if (c === CR) quotedCR++;
-            continue;
-          }
-        } else if (c === BACKSLASH) {
-          // In text format a backslash escapes whatever byte follows, newlines included.
-          if (i + 1 >= n) {
-            if (!atEof) return rowStart;
-            continue;
-          }
-          const next = buf[i + 1]!;
-          if (next === DOT) {
-            eolError = 'the end-of-copy marker \\. may only stand alone on a line';
-          }
-          if (next === LF) embeddedLines++;
-          if (field === target) flags |= FIELD_NEEDS_DECODE;
-          i++;
-          continue;
-        }
         if (c === delim) {
           field++;
           if (field === target) fieldStart = i + 1;
           else if (field === target + 1) fieldEnd = i;
+          i++;
+          continue;
+        }
+        if (c === quote) {
+          // Inside quotes only the quote, the escape and newlines matter (CopyReadLineText).
+          if (field === target) flags |= FIELD_NEEDS_DECODE;
+          i++;
+          let closed = false;
+          while (i < n) {
+            const q = buf[i]!;
+            if (q === escape) {
+              if (i + 1 >= n) break;
+              const next = buf[i + 1];
+              i += next === quote || next === escape ? 2 : 1;
+              continue;
+            }
+            if (q === quote) {
+              closed = true;
+              i++;
+              break;
+            }
+            if (q === LF) embeddedLines++;
+            else if (q === CR) quotedCR++;
+            i++;
+          }
+          if (!closed) {
+            inQuote = true;
+            i = n;
+            break;
+          }
+          continue;
+        }
+        if (!csv && c === BACKSLASH) {
+          // In text format a backslash escapes whatever byte follows, newlines included.
+          if (i + 1 >= n) {
+            if (!atEof) return rowStart;
+            i++;
+            continue;
+          }
+          const next = buf[i + 1]!;
+          if (next === DOT) eolError = 'the end-of-copy marker \\. may only stand alone on a line';
+          if (next === LF) embeddedLines++;
+          if (field === target) flags |= FIELD_NEEDS_DECODE;
+          i += 2;
           continue;
         }
         if (c === LF) {
@@ -174,21 +260,20 @@ export class RowScanner {
           rowEnd = i + 1;
           break;
         }
-        if (c === CR) {
-          if (i + 1 >= n && !atEof) return rowStart;
-          if (buf[i + 1] === LF) {
-            if (this.eol === 'lf') eolError = csv ? 'unquoted carriage return found in data' : 'literal carriage return found in data';
-            else this.eol = 'crlf';
-            contentEnd = i;
-            rowEnd = i + 2;
-            break;
-          }
-          if (this.eol === 'unknown') {
-            throw new InputFileError('the input uses carriage returns alone as line endings, which this tool does not support; convert them to \\n or \\r\\n');
-          }
-          eolError = csv ? 'unquoted carriage return found in data' : 'literal carriage return found in data';
-          continue;
+        // c === CR
+        if (i + 1 >= n && !atEof) return rowStart;
+        if (buf[i + 1] === LF) {
+          if (this.eol === 'lf') eolError = csv ? 'unquoted carriage return found in data' : 'literal carriage return found in data';
+          else this.eol = 'crlf';
+          contentEnd = i;
+          rowEnd = i + 2;
+          break;
         }
+        if (this.eol === 'unknown') {
+          throw new InputFileError('the input uses carriage returns alone as line endings, which this tool does not support; convert them to \\n or \\r\\n');
+        }
+        eolError = csv ? 'unquoted carriage return found in data' : 'literal carriage return found in data';
+        i++;
       }
 
       if (rowEnd < 0) {
@@ -210,11 +295,8 @@ export class RowScanner {
       const fieldCount = field + 1;
       if (eolError !== undefined) {
         sink.badRow(buf, rowStart, rowEnd, line, eolError);
-      } else if (fieldCount !== this.expectedFields) {
-        sink.badRow(buf, rowStart, rowEnd, line,
-          fieldCount < this.expectedFields
-            ? `missing data: expected ${this.expectedFields} fields, found ${fieldCount}`
-            : `extra data after last expected column: expected ${this.expectedFields} fields, found ${fieldCount}`);
+      } else if (fieldCount !== expected) {
+        sink.badRow(buf, rowStart, rowEnd, line, fieldCountError(expected, fieldCount));
       } else {
         // COPY compares the raw field with the NULL marker: before de-escaping in text format,
         // and only for unquoted fields in csv.
@@ -233,6 +315,12 @@ export class RowScanner {
     for (let k = 0; k < nb.length; k++) if (buf[start + k] !== nb[k]) return false;
     return true;
   }
+}
+
+function fieldCountError(expected: number, found: number): string {
+  return found < expected
+    ? `missing data: expected ${expected} fields, found ${found}`
+    : `extra data after last expected column: expected ${expected} fields, found ${found}`;
 }
 
 /**

@@ -1,6 +1,6 @@
+import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
-import { runner } from 'node-pg-migrate';
 
 export const METADATA_SCHEMA = 'adaptive_load';
 
@@ -12,6 +12,7 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations', impor
  * advisory lock, so concurrent first runs do not race). Returns the names applied.
  */
 export async function migrate(client: pg.Client, log: (msg: string) => void = () => {}): Promise<string[]> {
+  if (await isUpToDate(client)) return [];
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${METADATA_SCHEMA}`);
   // node-pg-migrate sets search_path on the session it is given; the caller's must survive.
   const searchPath = (await client.query<{ p: string }>("SELECT current_setting('search_path') AS p")).rows[0]!.p;
@@ -22,7 +23,25 @@ export async function migrate(client: pg.Client, log: (msg: string) => void = ()
   }
 }
 
+/** The migration files shipped with this version, by the name node-pg-migrate records. */
+function shippedMigrations(): string[] {
+  return readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).map((f) => f.replace(/\.sql$/, '')).sort();
+}
+
+/**
+ * One query answers the common case (every shipped migration already applied), so a load does
+ * not pay for loading the migration runner.
+ */
+async function isUpToDate(client: pg.Client): Promise<boolean> {
+  const table = await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [`${METADATA_SCHEMA}.schema_migrations`]);
+  if (!table.rows[0]?.t) return false;
+  const applied = await client.query<{ name: string }>(`SELECT name FROM ${METADATA_SCHEMA}.schema_migrations`);
+  const done = new Set(applied.rows.map((r) => r.name));
+  return shippedMigrations().every((m) => done.has(m));
+}
+
 async function runMigrations(client: pg.Client, log: (msg: string) => void): Promise<string[]> {
+  const { runner } = await import('node-pg-migrate');
   const applied = await runner({
     dbClient: client,
     dir: MIGRATIONS_DIR,
