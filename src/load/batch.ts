@@ -36,15 +36,8 @@ export class Batch {
     this.copyLines[this.rows] = this.nextCopyLine;
     this.nextCopyLine += copyLineSpan;
     this.rows++;
-    // Short rows are copied byte by byte: cheaper than a native call per row.
     const buf = this.buf;
-    let p = this.len;
-    if (end - start < 64) {
-      for (let i = start; i < end; i++) buf[p++] = src[i]!;
-    } else {
-      src.copy(buf, p, start, end);
-      p += end - start;
-    }
+    let p = this.len + src.copy(buf, this.len, start, end);
     if (terminator) for (let i = 0; i < terminator.length; i++) buf[p++] = terminator[i]!;
     this.len = p;
   }
