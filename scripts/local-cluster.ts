@@ -46,6 +46,7 @@ function pgShareDir(): string {
 
 /** Why Citus cannot be used here, or undefined when it can. */
 export function citusUnavailableReason(): string | undefined {
+  if (process.env.CITUS_ADAPTIVE_LOAD_NO_CITUS) return 'CITUS_ADAPTIVE_LOAD_NO_CITUS is set';
   const control = join(pgShareDir(), 'extension', 'citus.control');
   if (!existsSync(control)) return `the citus extension is not installed (no ${control})`;
   return undefined;

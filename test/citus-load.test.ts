@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { citusUnavailableReason, LocalCluster, withClient } from '../scripts/local-cluster.js';
 import { generateOrdersCsv, ORDERS_DDL } from '../scripts/generate-orders.js';
-import { checkPlacements } from './support/citus-checks.js';
+import { checkPlacements } from '../scripts/verify-placements.js';
 import { runCli } from './support/cli.js';
 
 const skip = citusUnavailableReason();
-if (skip) console.log(`# Citus suite skipped: ${skip}. Build Citus 13.x from source and install it into PostgreSQL 15 to run it.`);
+if (skip) console.log(`Citus suite skipped: ${skip}. Build Citus 13.x from source and install it into PostgreSQL 15 to run it.`);
 
 describe('Citus suite: direct shard loading', { skip }, () => {
   let cluster: LocalCluster;

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { withClient } from '../../scripts/local-cluster.js';
+import { withClient } from './local-cluster.js';
 
 export interface PlacementCheck {
   rows: number;
