@@ -211,16 +211,17 @@ describe('Citus suite: direct shard loading', { skip }, () => {
     const file = join(dir, 'orders-crash.csv');
     await generateOrdersCsv(file, { rows: 600_000, seed: 3 });
     const victim = cluster.workers[1]!;
-    const running = load(['--table', 'orders_crash', '--batch-size', '16384', '--connections-per-node', '1', file]);
+    let exited = false;
+    const running = load(['--table', 'orders_crash', '--batch-size', '16384', '--connections-per-node', '1', file]).finally(() => { exited = true; });
     // Wait until the load is writing on the victim, then stop it.
     let seen = false;
-    for (let i = 0; i < 500 && !seen; i++) {
+    while (!seen && !exited) {
       await new Promise((r) => setTimeout(r, 10));
       seen = await withClient(victim.url, async (c) => (await c.query(
         "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'citus-adaptive-load job%' AND query LIKE 'COPY%'")).rows[0].n > 0)
         .catch(() => false);
     }
-    assert.ok(seen, 'the load never reached the worker');
+    assert.ok(seen, `the load never reached the worker: ${exited ? (await running).stderr : ''}`);
     cluster.kill(victim);
     const r = await running;
     cluster.restart(victim);

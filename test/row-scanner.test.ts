@@ -13,7 +13,7 @@ import { LocalCluster } from '../scripts/local-cluster.js';
 import { resolveCopyFormat, copyOptionsSql, type CopyFormat, type CopyFormatInput } from '../src/load/copy-format.js';
 import { decodeField, FIELD_IS_NULL, FIELD_NEEDS_DECODE, RowScanner, type RowSink } from '../src/load/row-scanner.js';
 import { quoteLiteral } from '../src/connect/sql.js';
-import { seededRandom } from './support/random.js';
+import { seededRandom } from '../src/analysis/random.js';
 
 const FIELDS = 4;
 

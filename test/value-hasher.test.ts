@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { LocalCluster, withClient } from '../scripts/local-cluster.js';
 import { UNSURE, valueHasherFor, type ColumnTypeInfo } from '../src/citus/value-hasher.js';
-import { seededRandom } from './support/random.js';
+import { seededRandom } from '../src/analysis/random.js';
 
 const PER_TYPE = 100_000;
 

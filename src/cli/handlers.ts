@@ -30,13 +30,18 @@ export interface LoadFlags extends CommonFlags {
   batchSize?: number;
   viaCoordinator?: boolean;
   quiet?: boolean;
+  profile?: string;
+  saveProfile?: string;
+  keepKeys?: boolean;
+  sampleRows?: number;
+  seed?: number;
 }
 
-function connectionInput(flags: CommonFlags): ConnectionInput {
+export function connectionInput(flags: CommonFlags): ConnectionInput {
   return { coordinator: flags.coordinator, nodeMap: flags.nodeMap, configFile: flags.config };
 }
 
-function positiveInt(name: string, v: number | undefined, min = 1): number | undefined {
+export function positiveInt(name: string, v: number | undefined, min = 1): number | undefined {
   if (v === undefined) return undefined;
   if (!Number.isInteger(v) || v < min) throw new InvalidConfigurationError(`--${name} must be an integer >= ${min}`);
   return v;
@@ -47,7 +52,7 @@ function exitCodeFor(err: unknown): number {
   return err instanceof InvalidConfigurationError ? 2 : 1;
 }
 
-function fail(flags: CommonFlags, err: unknown): void {
+export function fail(flags: { json?: boolean }, err: unknown): void {
   const e = err instanceof AdaptiveLoadError ? err : toDatabaseError(err);
   if (flags.json) {
     const position = e instanceof BadInputError ? { file: e.position.file, line: e.position.line, column: e.position.column } : {};
@@ -80,6 +85,11 @@ export async function runLoad(file: string, flags: LoadFlags): Promise<void> {
       connectionsPerNode: positiveInt('connections-per-node', flags.connectionsPerNode),
       batchBytes: positiveInt('batch-size', flags.batchSize, 1024),
       viaCoordinator: flags.viaCoordinator,
+      profileFile: flags.profile,
+      saveProfile: flags.saveProfile,
+      keepKeys: flags.keepKeys,
+      sampleRows: positiveInt('sample-rows', flags.sampleRows, 100),
+      seed: flags.seed,
       onProgress: progress ? (p) => progress.update(p) : undefined,
       onNotice: flags.quiet || flags.json ? undefined : (m) => { progress?.clear(); process.stderr.write(`note: ${m}\n`); },
       crashAt: process.env.CAL_TEST_CRASH_AT as 'after-prepare' | 'after-commit-record' | undefined,
@@ -97,6 +107,8 @@ function jsonSummary(s: LoadSummary): Record<string, unknown> {
     table: s.table, path: s.path, ...(s.reason ? { reason: s.reason } : {}), rows: s.rows, rejected: s.rejected,
     seconds: Number(s.seconds.toFixed(3)), rowsPerSecond: s.rowsPerSecond, shards: s.shards, nodes: s.nodes, jobId: s.jobId,
     source: s.source, header: s.header, serverResolvedRows: s.serverResolvedRows,
+    ...(s.profile ? { profile: { kind: s.profile.kind, distributionColumn: s.profile.distributionColumn, shardCount: s.profile.shardCount,
+      colocateWith: s.profile.colocateWith, isolate: s.profile.isolate, reasons: s.profile.reasons } } : {}),
     ...(s.unfinishedCommits ? { unfinishedCommits: s.unfinishedCommits } : {}),
   };
 }
@@ -122,7 +134,7 @@ function formatBytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-async function withCoordinator<T>(flags: CommonFlags, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+export async function withCoordinator<T>(flags: CommonFlags, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const conn = resolveConnectionConfig(connectionInput(flags));
   const client = new pg.Client(conn.coordinator);
   client.on('error', () => {});

@@ -2,6 +2,7 @@
 /** Command-line wiring only: every command calls a handler, every handler calls the library. */
 import { Command, Option } from 'commander';
 import { runLoad, runMigrate, runRecover, type CommonFlags, type LoadFlags } from './handlers.js';
+import { runAnalyze, runPlan, type AnalyzeFlags, type PlanFlags } from './plan-handlers.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -32,8 +33,13 @@ connectionOptions(program.command('load', { isDefault: true })
   .option('--header', 'the first line is a header (default: detected by comparing it with the table columns)')
   .option('--no-header', 'the first line is data')
   .option('--columns <list>', 'comma-separated table columns the fields hold, in order')
-  .option('--distribution-column <column>', 'distribute a local table by this column before loading')
-  .option('--shard-count <n>', 'shard count when distributing', Number)
+  .option('--distribution-column <column>', 'distribute a missing or local table by this column (default: the profile chooses)')
+  .option('--shard-count <n>', 'shard count when distributing (default: the profile chooses)', Number)
+  .option('--profile <file>', 'use this sharding profile instead of planning one')
+  .option('--save-profile <file>', 'write the planned sharding profile to this file')
+  .option('--keep-keys', 'choose only among columns every primary/unique key includes, instead of widening keys')
+  .option('--sample-rows <n>', 'rows to sample for the analysis (default 20000)', Number)
+  .option('--seed <n>', 'seed for the sample (default 1)', Number)
   .option('--max-errors <n>', 'reject up to n bad rows and load the rest (default 0)', Number)
   .option('--rejects <file>', 'write rejected rows with their reasons (JSON lines)')
   .option('--connections-per-node <n>', 'COPY connections per worker (default 4)', Number)
@@ -41,6 +47,37 @@ connectionOptions(program.command('load', { isDefault: true })
   .option('--via-coordinator', "load through Citus's coordinator COPY instead of straight into the shards")
   .option('-q, --quiet', 'no progress bar and no notices'))
   .action((file: string, flags: LoadFlags) => runLoad(file, flags));
+
+function formatOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--format <format>', 'input format').choices(['csv', 'text']).default('csv'))
+    .option('--delimiter <char>', 'field delimiter')
+    .option('--quote <char>', 'CSV quote character')
+    .option('--escape <char>', 'CSV escape character')
+    .option('--null <string>', 'string that means NULL')
+    .option('--header', 'the first line is a header')
+    .option('--no-header', 'the first line is data')
+    .option('--sample-rows <n>', 'rows to sample (default 20000: every quantile and share within ±1% at 95% confidence)', Number)
+    .option('--seed <n>', 'seed for the sample (default 1)', Number)
+    .option('--json', 'print one JSON object on stdout');
+}
+
+formatOptions(program.command('analyze')
+  .description('describe every column of a file from a sample (no database needed)')
+  .argument('<file>', 'input file, - for stdin; .gz is decompressed'))
+  .action((file: string, flags: AnalyzeFlags) => runAnalyze(file, flags));
+
+formatOptions(program.command('plan')
+  .description('plan the sharding profile for loading a file into a table; reads the cluster, changes nothing')
+  .argument('<file>', 'input file')
+  .requiredOption('-t, --table <table>', 'target table')
+  .option('--coordinator <url>', 'coordinator URL (default: DATABASE_URL, then PG* variables)')
+  .option('--config <file>', 'JSON file with coordinator and nodeMap')
+  .option('--distribution-column <column>', 'force the distribution column')
+  .option('--shard-count <n>', 'force the shard count', Number)
+  .option('--keep-keys', 'choose only among columns every primary/unique key includes')
+  .option('--save-profile <file>', 'write the profile to this file'))
+  .action((file: string, flags: PlanFlags) => runPlan(file, flags));
 
 connectionOptions(program.command('migrate')
   .description('create or upgrade the adaptive_load metadata schema on the coordinator'))

@@ -7,6 +7,8 @@ import { InputFileError } from '../errors.js';
 export interface InputSource {
   /** How messages name it: the path, or `stdin`. */
   readonly name: string;
+  /** Where it is on disk, when it is a file (spooled stdin included). */
+  readonly path: string | undefined;
   /** Bytes on disk when known (plain files), for progress. */
   readonly size: number | undefined;
   readonly compressed: boolean;
@@ -23,7 +25,7 @@ const CHUNK = 1 << 20;
 /** A file path, `-` for standard input; `.gz` files are decompressed as they stream. */
 export function inputSource(path: string): InputSource {
   if (path === '-') {
-    return { name: 'stdin', size: undefined, compressed: false, open: () => process.stdin as Readable };
+    return { name: 'stdin', path: undefined, size: undefined, compressed: false, open: () => process.stdin as Readable };
   }
   let size: number;
   try {
@@ -39,6 +41,7 @@ export function inputSource(path: string): InputSource {
   const compressed = path.endsWith('.gz');
   return {
     name: path,
+    path,
     size,
     compressed,
     open() {

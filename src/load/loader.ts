@@ -1,4 +1,8 @@
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { citusVersion, readDistribution, readTable, type Distribution, type ShardInfo, type TableInfo } from '../citus/catalog.js';
 import { ShardRouter } from '../citus/shard-router.js';
@@ -6,8 +10,12 @@ import { UNSURE, valueHasherFor, type ValueHasher } from '../citus/value-hasher.
 import { resolveConnectionConfig, type ConnectionConfig, type ConnectionInput } from '../connect/config.js';
 import { quoteIdent, quoteLiteral } from '../connect/sql.js';
 import {
-  AdaptiveLoadError, ConnectionLostError, InputFileError, TargetTableError, toDatabaseError,
+  AdaptiveLoadError, ConnectionLostError, InputFileError, InvalidConfigurationError, toDatabaseError,
 } from '../errors.js';
+import { planForInput, type PlanOptions } from '../profile/analyze.js';
+import { applyProfile } from '../profile/apply.js';
+import { validateProfile, type ShardingProfile } from '../profile/sharding-profile.js';
+import { storeProfile } from '../metadata/profile-store.js';
 import { migrate } from '../metadata/migrate.js';
 import { createJob, recordCommittedJob, recordFailedJob, type JobResult } from '../metadata/job-store.js';
 import { Batch } from './batch.js';
@@ -35,10 +43,19 @@ export interface LoadOptions extends CopyFormatInput {
   header?: HeaderMode;
   /** The table columns the input's fields hold, in order. Default: the header's, or all columns. */
   columns?: string[];
-  /** Distribute a local table by this column before loading (ignored when already distributed). */
+  /** Distribute a missing or local table by this column (the profile decides the rest). */
   distributionColumn?: string;
-  /** Shard count when distributing. Default: Citus's citus.shard_count. */
+  /** Shard count when distributing. Default: the profile's (citus.shard_count, more for big inputs). */
   shardCount?: number;
+  /** Use this sharding profile (JSON file) instead of planning one. */
+  profileFile?: string;
+  /** Write the planned profile to this file. */
+  saveProfile?: string;
+  /** Only widen keys the chosen column is missing from... never: choose among columns every key includes. */
+  keepKeys?: boolean;
+  /** Sample size and seed for the analysis. */
+  sampleRows?: number;
+  seed?: number;
   /** Rows that may be rejected (and written to `rejectsFile`) before the load fails. Default 0. */
   maxErrors?: number;
   rejectsFile?: string;
@@ -79,6 +96,8 @@ export interface LoadSummary {
   serverResolvedRows: number;
   notices: string[];
   recovered?: RecoveryResult;
+  /** The profile that created the layout, when this load planned and applied one. */
+  profile?: ShardingProfile;
   /** Nodes where COMMIT PREPARED did not go through; `citus-adaptive-load recover` finishes them. */
   unfinishedCommits?: { node: string; error: string }[];
 }
@@ -91,7 +110,7 @@ const RESOLVE_BATCH = 1000;
 export async function load(options: LoadOptions): Promise<LoadSummary> {
   const started = performance.now();
   const format = resolveCopyFormat(options);
-  const source = inputSource(options.file);
+  const originalSource = inputSource(options.file);
   const conn = resolveConnectionConfig(options.connection ?? {});
   const notices: string[] = [];
   const notice = (m: string) => {
@@ -114,9 +133,34 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       notice(`recovered an earlier interrupted load: ${recovered.committed.length} prepared transaction(s) committed, `
         + `${recovered.rolledBack.length} rolled back`);
     }
-    const table = await readTable(coordinator, options.table);
-    let dist = await readDistribution(coordinator, table, citus !== undefined);
-    dist = await distributeIfAsked(coordinator, table, dist, options, citus, notice);
+    let source = originalSource;
+    let table = await tryReadTable(coordinator, options.table);
+    let dist = table ? await readDistribution(coordinator, table, citus !== undefined) : undefined;
+    let profile: ShardingProfile | undefined;
+    let profileId: number | undefined;
+    if (citus && (!table || dist!.kind === 'local')) {
+      source = await seekable(source);
+      profile = await profileFor(coordinator, source, format, options);
+      const applied = await applyProfile(coordinator, profile, table !== undefined);
+      profileId = await storeProfile(coordinator, profile, true, applied.statements);
+      notice(describeProfile(profile));
+      for (const n of applied.notes) notice(n);
+      table = await readTable(coordinator, options.table);
+      dist = await readDistribution(coordinator, table, true);
+    } else if (citus && dist!.kind === 'hash' && !options.profileFile && source.size !== undefined && !source.compressed) {
+      // Advice only: a failure here must not stop the load.
+      try {
+        const plan = await planForInput(coordinator, source, format, planOptions(options));
+        if (plan.profile.distributionColumn !== dist!.column) {
+          notice(`${table!.name} is distributed by ${dist!.column}; loading into that layout, though the profile would choose `
+            + `${plan.profile.kind === 'reference' ? 'a reference table' : plan.profile.distributionColumn} (${plan.profile.reasons[0]})`);
+        }
+      } catch (err) {
+        notice(`could not compare the layout with a fresh profile: ${(err as Error).message}`);
+      }
+    }
+    if (!table || !dist) table = await readTable(coordinator, options.table); // throws: missing, and no Citus to create it
+    if (!dist) dist = await readDistribution(coordinator, table, citus !== undefined);
 
     const input = await openInput(source);
     const first = firstLine(input.head);
@@ -133,6 +177,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       table: `${table.schema}.${table.name}`, source: source.name, path: path.kind, reason: path.reason,
       options: { format: format.kind, header: cols.header, maxErrors: options.maxErrors ?? 0 },
     });
+    if (profileId !== undefined) await coordinator.query('UPDATE adaptive_load.load_jobs SET profile_id = $2 WHERE job_id = $1', [jobId, profileId]);
     await lockJob(coordinator, jobId);
     const rejects = new Rejects(source.name, options.maxErrors ?? 0, options.rejectsFile);
     try {
@@ -155,6 +200,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
         serverResolvedRows: run.serverResolved,
         notices,
         ...(recovered ? { recovered } : {}),
+        ...(profile ? { profile } : {}),
         ...(result.unfinished.length ? { unfinishedCommits: result.unfinished } : {}),
       };
     } catch (err) {
@@ -182,35 +228,57 @@ export async function recoverAll(coordinator: pg.Client, conn: ConnectionConfig)
   return recoverPreparedTransactions(coordinator, targets);
 }
 
-async function distributeIfAsked(
-  db: pg.Client, table: TableInfo, dist: Distribution, options: LoadOptions, citus: string | undefined,
-  notice: (m: string) => void,
-): Promise<Distribution> {
-  const col = options.distributionColumn;
-  if (dist.kind === 'hash' && col && col !== dist.column) {
-    notice(`${table.name} is already distributed by ${dist.column}; loading into its existing layout (--distribution-column ${col} ignored)`);
-  }
-  if (dist.kind !== 'local' || !citus) return dist;
-  if (!col) {
-    notice(`${table.schema}.${table.name} is not distributed; pass --distribution-column to distribute it before loading`);
-    return dist;
-  }
-  if (!table.columns.some((c) => c.name === col)) {
-    throw new TargetTableError(`--distribution-column ${col} is not a column of ${table.schema}.${table.name}`);
-  }
-  const qualified = `${quoteIdent(table.schema)}.${quoteIdent(table.name)}`;
-  try {
-    if (options.shardCount) {
-      await db.query('SELECT create_distributed_table($1, $2, shard_count => $3)', [qualified, col, options.shardCount]);
-    } else {
-      await db.query('SELECT create_distributed_table($1, $2)', [qualified, col]);
+function planOptions(options: LoadOptions): PlanOptions {
+  return {
+    table: options.table,
+    ...(options.distributionColumn ? { distributionColumn: options.distributionColumn } : {}),
+    ...(options.shardCount ? { shardCount: options.shardCount } : {}),
+    ...(options.keepKeys ? { keepKeys: true } : {}),
+    ...(options.sampleRows ? { rows: options.sampleRows } : {}),
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    header: options.header ?? 'auto',
+  };
+}
+
+async function profileFor(db: pg.Client, source: InputSource, format: CopyFormat, options: LoadOptions): Promise<ShardingProfile> {
+  if (options.profileFile) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(options.profileFile, 'utf8'));
+    } catch (err) {
+      throw new InvalidConfigurationError(`cannot read profile ${options.profileFile}: ${(err as Error).message}`, { cause: err });
     }
-  } catch (err) {
-    throw toDatabaseError(err, 'coordinator', `cannot distribute ${qualified} by ${col}`);
+    return validateProfile(raw, options.profileFile);
   }
-  const next = await readDistribution(db, table, true);
-  notice(`distributed ${table.schema}.${table.name} by ${col} into ${next.shards.length} shards`);
-  return next;
+  const plan = await planForInput(db, source, format, planOptions(options));
+  if (options.saveProfile) writeFileSync(options.saveProfile, `${JSON.stringify(plan.profile, null, 2)}\n`);
+  return plan.profile;
+}
+
+/** One line a user can read: what the profile decided. */
+export function describeProfile(p: ShardingProfile): string {
+  if (p.kind === 'reference') return `created ${p.table} as a reference table: ${p.reasons[0]}`;
+  const parts = [`distributed ${p.table} by ${p.distributionColumn} into ${p.shards.length || p.shardCount} shards`];
+  if (p.colocateWith) parts.push(`colocated with ${p.colocateWith}`);
+  if (p.isolate.length) parts.push(`tenant(s) ${p.isolate.join(', ')} isolated`);
+  if (p.splitPoints.length) parts.push(`${p.splitPoints.length} shard(s) split`);
+  return `${parts.join(', ')} (${p.reasons.slice(1, 3).join('; ')})`;
+}
+
+async function tryReadTable(db: pg.Client, name: string): Promise<TableInfo | undefined> {
+  const r = await db.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [name]);
+  return r.rows[0]?.t ? readTable(db, name) : undefined;
+}
+
+/** Stdin can be read once: spool it to a temporary file when it must be sampled before loading. */
+async function seekable(source: InputSource): Promise<InputSource> {
+  if (source.size !== undefined) return source;
+  const dir = mkdtempSync(join(tmpdir(), 'citus-adaptive-load-'));
+  const path = join(dir, 'stdin');
+  await pipeline(source.open(), createWriteStream(path));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const spooled = inputSource(path);
+  return { ...spooled, name: source.name };
 }
 
 interface OpenedInput {

@@ -1,0 +1,152 @@
+import { corr } from 'mathjs';
+
+/** A PostgreSQL type the analysis can infer from text. */
+export type InferredType = 'boolean' | 'integer' | 'bigint' | 'numeric' | 'uuid' | 'date' | 'timestamp' | 'timestamptz' | 'text';
+
+export interface HeavyHitter {
+  readonly value: string;
+  /** Share of the non-null rows. */
+  readonly share: number;
+}
+
+export interface ColumnStats {
+  readonly name: string;
+  /** The existing column's type when the table exists, else the inferred one. */
+  readonly type: string;
+  readonly inferredType: InferredType;
+  readonly nullFraction: number;
+  /** Sampled distinct values, and the estimate for the whole input (Haas–Stokes Duj1). */
+  readonly sampleDistinct: number;
+  readonly distinctEstimate: number;
+  /** True when the sample suggests every value is distinct. */
+  readonly unique: boolean;
+  readonly heavyHitters: HeavyHitter[];
+  /** Spearman correlation of value order with row order, in [-1, 1]; undefined when not orderable. */
+  readonly monotonicity: number | undefined;
+  /** 0%, 10%, ..., 100% quantile boundaries (orderable types only). */
+  readonly quantiles: string[] | undefined;
+  readonly averageWidth: number;
+}
+
+const INT = /^\s*[-+]?\d+\s*$/;
+const NUM = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
+const UUID = /^\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?$/;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const TS = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
+const TSTZ = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$/;
+const BOOL = /^(t|f|true|false|yes|no|on|off)$/i;
+
+/** The narrowest type every non-null value parses as. */
+export function inferType(values: readonly string[]): InferredType {
+  const all = (re: RegExp) => values.every((v) => re.test(v));
+  if (values.length === 0) return 'text';
+  if (all(BOOL)) return 'boolean';
+  if (all(INT)) {
+    const fitsInt4 = values.every((v) => {
+      const n = Number(v);
+      return n >= -2147483648 && n <= 2147483647;
+    });
+    return fitsInt4 ? 'integer' : 'bigint';
+  }
+  if (all(NUM)) return 'numeric';
+  if (all(UUID)) return 'uuid';
+  if (all(DATE)) return 'date';
+  if (all(TSTZ)) return 'timestamptz';
+  if (all(TS)) return 'timestamp';
+  return 'text';
+}
+
+const ORDERABLE = new Set<InferredType>(['integer', 'bigint', 'numeric', 'date', 'timestamp', 'timestamptz', 'text']);
+const NUMERIC = new Set<InferredType>(['integer', 'bigint', 'numeric']);
+
+/**
+ * Haas & Stokes' Duj1 estimator, as PostgreSQL's ANALYZE uses it: n·d / (n − f1 + f1·n/N), with
+ * n sampled rows, d distinct values among them, f1 values seen exactly once, N rows in all.
+ * A raw sample count would call a 10-million-customer column "20,000 distinct".
+ */
+export function estimateDistinct(n: number, d: number, f1: number, total: number): number {
+  if (n === 0) return 0;
+  if (n >= total) return d;
+  if (f1 === n) return total; // every sampled value unique: assume a unique column
+  const est = (n * d) / (n - f1 + (f1 * n) / total);
+  return Math.round(Math.min(total, Math.max(d, est)));
+}
+
+function compareValues(type: InferredType): (a: string, b: string) => number {
+  if (NUMERIC.has(type)) return (a, b) => Number(a) - Number(b);
+  return (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+}
+
+function ranks(values: readonly string[], cmp: (a: string, b: string) => number): number[] {
+  const idx = values.map((_, i) => i).sort((i, j) => cmp(values[i]!, values[j]!));
+  const r = new Array<number>(values.length);
+  // Ties share their average rank (Spearman).
+  for (let k = 0; k < idx.length;) {
+    let m = k;
+    while (m + 1 < idx.length && cmp(values[idx[m + 1]!]!, values[idx[k]!]!) === 0) m++;
+    const avg = (k + m) / 2;
+    for (let t = k; t <= m; t++) r[idx[t]!] = avg;
+    k = m + 1;
+  }
+  return r;
+}
+
+export interface ColumnInput {
+  readonly name: string;
+  readonly existingType?: string;
+  /** Values in sample order, null for NULL. */
+  readonly values: readonly (string | null)[];
+  /** Each sampled row's relative position in the input (0..1). */
+  readonly positions: readonly number[];
+}
+
+export function describeColumn(input: ColumnInput, totalRows: number): ColumnStats {
+  const n = input.values.length;
+  const nonNull: string[] = [];
+  const nonNullPositions: number[] = [];
+  input.values.forEach((v, i) => {
+    if (v !== null) {
+      nonNull.push(v);
+      nonNullPositions.push(input.positions[i]!);
+    }
+  });
+  const inferredType = inferType(nonNull);
+  const counts = new Map<string, number>();
+  let width = 0;
+  for (const v of nonNull) {
+    counts.set(v, (counts.get(v) ?? 0) + 1);
+    width += Buffer.byteLength(v);
+  }
+  let f1 = 0;
+  for (const c of counts.values()) if (c === 1) f1++;
+  const nonNullTotal = Math.round(totalRows * (nonNull.length / Math.max(1, n)));
+  const distinctEstimate = estimateDistinct(nonNull.length, counts.size, f1, Math.max(nonNullTotal, nonNull.length));
+  const heavyHitters = [...counts].filter(([, c]) => c / Math.max(1, nonNull.length) >= 0.01)
+    .sort((a, b) => b[1] - a[1]).slice(0, 20)
+    .map(([value, c]) => ({ value, share: c / nonNull.length }));
+
+  let monotonicity: number | undefined;
+  let quantiles: string[] | undefined;
+  if (ORDERABLE.has(inferredType) && nonNull.length >= 3) {
+    const cmp = compareValues(inferredType);
+    const sorted = [...nonNull].sort(cmp);
+    quantiles = Array.from({ length: 11 }, (_, k) => sorted[Math.min(sorted.length - 1, Math.floor((k / 10) * (sorted.length - 1)))]!);
+    const valueRanks = ranks(nonNull, cmp);
+    const positionRanks = ranks(nonNullPositions.map(String), (a, b) => Number(a) - Number(b));
+    const rho = corr(valueRanks, positionRanks) as number;
+    monotonicity = Number.isFinite(rho) ? rho : 0;
+  }
+  return {
+    name: input.name,
+    type: input.existingType ?? inferredType,
+    inferredType,
+    nullFraction: n ? 1 - nonNull.length / n : 0,
+    sampleDistinct: counts.size,
+    distinctEstimate,
+    unique: nonNull.length > 0 && f1 === nonNull.length && nonNull.length === n,
+    heavyHitters,
+    monotonicity,
+    quantiles,
+    averageWidth: nonNull.length ? width / nonNull.length : 0,
+  };
+}

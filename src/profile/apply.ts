@@ -1,0 +1,91 @@
+import type pg from 'pg';
+import { quoteIdent } from '../connect/sql.js';
+import { TargetTableError, toDatabaseError } from '../errors.js';
+import type { ShardingProfile } from './sharding-profile.js';
+
+export interface ApplyResult {
+  /** Every statement run, in order, for the user to see. */
+  readonly statements: string[];
+  readonly notes: string[];
+}
+
+function qualified(table: string): string {
+  const parts = table.split('.');
+  return parts.map((p) => (/^".*"$/.test(p) ? p : quoteIdent(p))).join('.');
+}
+
+/**
+ * Makes the cluster match the profile while the table is still empty (splits and moves of empty
+ * shards are cheap): create the table when missing, widen keys, distribute or replicate, isolate
+ * tenants, split, and move shards to their planned nodes.
+ */
+export async function applyProfile(db: pg.Client, profile: ShardingProfile, tableExists: boolean): Promise<ApplyResult> {
+  const statements: string[] = [];
+  const notes: string[] = [];
+  const run = async (sql: string, values?: unknown[]) => {
+    statements.push(values?.length ? `${sql} -- ${JSON.stringify(values)}` : sql);
+    try {
+      return await db.query(sql, values);
+    } catch (err) {
+      throw toDatabaseError(err, 'coordinator', `applying the sharding profile failed at: ${sql}`);
+    }
+  };
+  const table = qualified(profile.table);
+  if (!tableExists) {
+    const cols = Object.entries(profile.columnTypes).map(([name, type]) =>
+      `${quoteIdent(name)} ${type}${name === profile.distributionColumn ? ' NOT NULL' : ''}`);
+    await run(`CREATE TABLE ${table} (${cols.join(', ')})`);
+  } else {
+    const rows = await db.query(`SELECT 1 FROM ${table} LIMIT 1`);
+    if (rows.rowCount && profile.keyChanges.length) {
+      throw new TargetTableError(`${profile.table} is not empty, so its keys cannot be widened to include ${profile.distributionColumn}; `
+        + 'widen them yourself or load with --keep-keys');
+    }
+  }
+  for (const k of profile.keyChanges) await run(k.sql);
+  for (const r of profile.referenceTables) {
+    const done = await db.query('SELECT 1 FROM pg_dist_partition WHERE logicalrelid = $1::regclass', [r.table]);
+    if (!done.rowCount) await run('SELECT create_reference_table($1)', [r.table]);
+  }
+  if (profile.kind === 'reference') {
+    await run('SELECT create_reference_table($1)', [table]);
+    return { statements, notes };
+  }
+  if (profile.colocateWith) {
+    await run('SELECT create_distributed_table($1, $2, colocate_with => $3)', [table, profile.distributionColumn, profile.colocateWith]);
+  } else {
+    await run("SELECT create_distributed_table($1, $2, shard_count => $3, colocate_with => 'none')", [table, profile.distributionColumn, profile.shardCount]);
+  }
+  for (const value of profile.isolate) {
+    await run("SELECT isolate_tenant_to_new_shard($1, $2::text, 'CASCADE', shard_transfer_mode => 'block_writes')", [table, value]);
+  }
+  for (const point of profile.splitPoints) {
+    const shard = await db.query<{ shardid: string; nodeid: number }>(
+      `SELECT s.shardid::text, n.nodeid FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)
+        WHERE s.logicalrelid = $1::regclass AND $2 BETWEEN s.shardminvalue::int AND s.shardmaxvalue::int - 1`, [table, point]);
+    const s = shard.rows[0];
+    if (!s) continue;
+    await run("SELECT citus_split_shard_by_split_points($1, ARRAY[$2::text], ARRAY[$3::int, $3::int], 'block_writes')", [s.shardid, point, s.nodeid]);
+  }
+  if (profile.colocateWith) {
+    notes.push(`placement follows ${profile.colocateWith}'s colocation group`);
+    return { statements, notes };
+  }
+  const current = await db.query<{ shardid: string; min: number; max: number; nodename: string; nodeport: number }>(
+    `SELECT s.shardid::text, s.shardminvalue::int AS min, s.shardmaxvalue::int AS max, n.nodename, n.nodeport
+       FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)
+      WHERE s.logicalrelid = $1::regclass ORDER BY s.shardminvalue::int`, [table]);
+  const planned = new Map(profile.shards.map((s) => [`${s.hashMin}:${s.hashMax}`, s.node]));
+  for (const s of current.rows) {
+    const target = planned.get(`${s.min}:${s.max}`);
+    if (target === undefined) {
+      notes.push(`shard ${s.shardid} [${s.min}, ${s.max}] is not in the plan; left where it is`);
+      continue;
+    }
+    const here = `${s.nodename}:${s.nodeport}`;
+    if (!target || target === here) continue;
+    const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+    await run("SELECT citus_move_shard_placement($1, $2, $3, $4, $5, 'block_writes')", [s.shardid, s.nodename, s.nodeport, host, port]);
+  }
+  return { statements, notes };
+}
