@@ -140,7 +140,7 @@ export function describeColumn(input: ColumnInput, totalRows: number): ColumnSta
     name: input.name,
     type: input.existingType ?? inferredType,
     inferredType,
-    nullFraction: n ? 1 - nonNull.length / n : 0,
+    nullFraction: n ? (n - nonNull.length) / n : 0,
     sampleDistinct: counts.size,
     distinctEstimate,
     unique: nonNull.length > 0 && f1 === nonNull.length && nonNull.length === n,

@@ -163,16 +163,32 @@ export async function sampleInput(source: InputSource, format: CopyFormat, optio
       .sort((a, b) => a - b);
     const rows: SampledRow[] = [];
     const buf = Buffer.alloc(blockBytes);
+    // Blocks may not overlap (a row sampled twice biases every statistic): each starts after
+    // the last row the previous one took.
+    let taken = headerBytes;
+    let spanBytes = 0;
+    let spanRows = 0;
     for (const offset of offsets) {
       const n = readSync(fd, buf, 0, blockBytes, offset);
       const block = buf.subarray(0, n);
       const atEof = offset + n >= size;
       const start = offset === headerBytes ? 0 : resync(block, format, fields, atEof);
       if (start === undefined) continue;
-      const got = rowsOf(block.subarray(start), format, fields, ROWS_PER_BLOCK, atEof);
-      for (const r of got.rows) rows.push(decode(r, offset + start));
+      const got = rowsOf(block.subarray(start), format, fields, ROWS_PER_BLOCK + 1, atEof).rows;
+      // The bytes from one row's start to the next measure whole rows, terminators included.
+      for (let k = 0; k + 1 < got.length; k++) {
+        const at = offset + start + got[k]!.start;
+        if (at < taken) continue;
+        rows.push(decode(got[k]!, offset + start));
+        spanBytes += got[k + 1]!.start - got[k]!.start;
+        spanRows++;
+        taken = offset + start + got[k + 1]!.start;
+      }
     }
-    return { source: source.name, header, rows, method: 'blocks', totalBytes: size, estimatedRows, averageRowBytes: avg, seconds: (performance.now() - started) / 1000 };
+    const sampledAvg = spanRows ? spanBytes / spanRows : avg;
+    const sampledEstimate = Math.max(rows.length, Math.round((size - headerBytes) / sampledAvg));
+    return { source: source.name, header, rows, method: 'blocks', totalBytes: size, estimatedRows: sampledEstimate,
+      averageRowBytes: sampledAvg, seconds: (performance.now() - started) / 1000 };
   } finally {
     closeSync(fd);
   }

@@ -82,7 +82,7 @@ export async function planForInput(db: pg.Client, source: InputSource, format: C
     existingColumns = cols.rows.map((c) => ({ name: c.name, type: c.type, typeName: c.typname,
       ...((c.typname === 'varchar' || c.typname === 'bpchar') && c.typmod >= 4 ? { maxChars: c.typmod - 4 } : {}) }));
     const k = await db.query<{ name: string; cols: string[]; contype: string }>(
-      `SELECT conname AS name, contype, array(SELECT attname FROM pg_attribute WHERE attrelid = conrelid AND attnum = ANY(conkey)) AS cols
+      `SELECT conname AS name, contype, array(SELECT attname::text FROM pg_attribute WHERE attrelid = conrelid AND attnum = ANY(conkey)) AS cols
          FROM pg_constraint WHERE conrelid = $1::regclass AND contype IN ('p', 'u')`, [rel]);
     keys = k.rows.map((r) => ({ constraint: r.name, columns: r.cols, primary: r.contype === 'p' }));
     const f = await db.query<{ col: string; ref: string; refcol: string }>(

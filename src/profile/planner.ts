@@ -29,7 +29,9 @@ export interface PlanInput {
   readonly forcedShardCount?: number;
 }
 
-/** Below this many rows a table is a reference-table candidate: copied to every node, joined locally. */
+/** Up to this many rows a table is a dimension: a reference table, copied to every node, joined locally. */
+export const DIMENSION_ROWS = 10_000;
+/** Up to this many rows a table without a grouping key column is a reference table too. */
 export const REFERENCE_TABLE_ROWS = 100_000;
 /** A value holding at least this many times a fair shard's share of rows gets a shard of its own. */
 const ISOLATE_FACTOR = 2;
@@ -148,9 +150,11 @@ function pct(x: number): string {
 }
 
 /** Scores one column as a distribution column; the reasons say why, in words. */
-function scoreColumn(input: PlanInput, c: ColumnStats, shardCount: number): Candidate & { colocateWith: string | null; layout?: Layout } {
+type Scored = Candidate & { colocateWith: string | null; layout?: Layout; groups?: boolean };
+
+function scoreColumn(input: PlanInput, c: ColumnStats, shardCount: number): Scored {
   const reasons: string[] = [];
-  const reject = (why: string) => ({ column: c.name, score: 0, reasons: [why], rejected: why, colocateWith: null });
+  const reject = (why: string): Scored => ({ column: c.name, score: 0, reasons: [why], rejected: why, colocateWith: null });
   if (c.nullFraction > 0) return reject(`${pct(c.nullFraction)} of the sampled values are NULL; Citus does not allow NULL in the distribution column`);
   if (c.distinctEstimate < 2) return reject('a single value: every row would land in one shard');
   if (input.keepKeys && input.keys.some((k) => !k.columns.includes(c.name))) {
@@ -239,6 +243,7 @@ function scoreColumn(input: PlanInput, c: ColumnStats, shardCount: number): Cand
     reasons.push(`type ${c.type}: amounts, times and flags make poor keys (filtered by ranges, rarely by equality)`);
   }
   const rowsPerValue = input.estimatedRows / Math.max(1, c.distinctEstimate);
+  const groups = KEY_TYPES.has(typeName) && !c.unique && rowsPerValue >= 2 && c.distinctEstimate >= shardCount * 4;
   if (!c.unique && rowsPerValue >= 2 && c.distinctEstimate >= shardCount * 4) {
     score += 10;
     reasons.push(`about ${rowsPerValue.toFixed(rowsPerValue < 10 ? 1 : 0)} rows per value: rows that belong together stay in one shard`);
@@ -257,7 +262,7 @@ function scoreColumn(input: PlanInput, c: ColumnStats, shardCount: number): Cand
   }
   const keysMissing = input.keys.filter((k) => !k.columns.includes(c.name));
   if (keysMissing.length) reasons.push(`keys ${keysMissing.map((k) => k.constraint).join(', ')} would be widened to include it`);
-  return { column: c.name, score: Math.round(score * 10) / 10, reasons, colocateWith, layout };
+  return { column: c.name, score: Math.round(score * 10) / 10, reasons, colocateWith, layout, groups };
 }
 
 export function planProfile(input: PlanInput): ShardingProfile {
@@ -275,7 +280,7 @@ export function planProfile(input: PlanInput): ShardingProfile {
   const baseCount = shardCountFor(null);
   const scored = input.columns.map((c) => scoreColumn(input, c, baseCount));
   // Rescore colocated candidates with their group's shard count.
-  const candidates = scored.map((s) => (s.colocateWith && shardCountFor(s.colocateWith) !== baseCount
+  const candidates: Scored[] = scored.map((s) => (s.colocateWith && shardCountFor(s.colocateWith) !== baseCount
     ? scoreColumn(input, input.columns.find((c) => c.name === s.column)!, shardCountFor(s.colocateWith)) : s))
     .sort((a, b) => (a.rejected ? 1 : 0) - (b.rejected ? 1 : 0) || b.score - a.score);
   const forced = input.forcedColumn ? candidates.find((c) => c.column === input.forcedColumn) : undefined;
@@ -292,12 +297,16 @@ export function planProfile(input: PlanInput): ShardingProfile {
     candidates: candidates.map(({ column, score, reasons: r, rejected }) => ({ column, score, reasons: r, ...(rejected ? { rejected } : {}) })),
   };
 
-  const small = input.estimatedRows <= REFERENCE_TABLE_ROWS;
-  const strongReason = best && !best.rejected && best.colocateWith !== null;
-  if (!input.forcedColumn && (!best || best.rejected || (small && !strongReason))) {
+  // Reference table: a dimension-sized table, or a medium one with no column that groups rows
+  // (nothing to keep together), unless it must colocate with a distributed table.
+  const colocates = best !== undefined && !best.rejected && best.colocateWith !== null;
+  const grouping = candidates.some((c) => !c.rejected && c.groups);
+  const dimension = input.estimatedRows <= DIMENSION_ROWS
+    || (input.estimatedRows <= REFERENCE_TABLE_ROWS && !grouping);
+  if (!input.forcedColumn && (!best || best.rejected || (dimension && !colocates))) {
     reasons.push(!best || best.rejected
       ? 'no column can distribute the table; a reference table keeps a full copy on every node'
-      : `small table (about ${Math.round(input.estimatedRows).toLocaleString('en-US')} rows, at most ${REFERENCE_TABLE_ROWS.toLocaleString('en-US')}): `
+      : `small table (about ${Math.round(input.estimatedRows).toLocaleString('en-US')} rows${grouping ? '' : ', no column that groups rows'}): `
         + 'a reference table keeps a full copy on every node, so any join with it stays local');
     return {
       ...common, kind: 'reference', distributionColumn: null, shardCount: null, colocateWith: null, isolate: [], splitPoints: [],
@@ -313,6 +322,13 @@ export function planProfile(input: PlanInput): ShardingProfile {
   reasons.push(...chosen.reasons);
   if (chosen.colocateWith) reasons.push(`colocated with ${chosen.colocateWith}: same shard count (${shardCount}) and placement`);
   else reasons.push(`${shardCount} shards${layout.isolate.length || layout.splitPoints.length ? `, then ${layout.isolate.length} tenant isolation(s) and ${layout.splitPoints.length} split(s) give ${shards.length}` : ''}, placed so each node gets a similar predicted load`);
+  if (chosen.colocateWith) {
+    // Colocation needs the same distribution column type as the group (int4 vs int8 will not do).
+    const parent = input.clusterTables.find((t) => t.name === chosen.colocateWith);
+    const rel = input.relationships.find((r) => r.column === chosen.column && r.references.table === chosen.colocateWith);
+    const parentType = parent && rel ? parent.columnTypes[rel.references.column] : undefined;
+    if (parentType) columnTypes[chosen.column] = parentType;
+  }
   const keyChanges = input.keys.filter((k) => !k.columns.includes(chosen.column)).map((k) => ({
     constraint: k.constraint,
     columns: [...k.columns, chosen.column],
