@@ -26,14 +26,18 @@ export interface StatementStat {
   readonly totalTimeMs: number;
 }
 
-/** Statements of the current database from pg_stat_statements, when the extension is there. */
-export async function readStatementStats(db: Queryable): Promise<StatementStat[] | undefined> {
+/**
+ * Statements of the current database from pg_stat_statements, when the extension is there. With
+ * `mentioning`, only those whose text contains that name (a cheap prefilter; the parser decides).
+ */
+export async function readStatementStats(db: Queryable, mentioning?: string): Promise<StatementStat[] | undefined> {
   const ext = await db.query("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'");
   if (!ext.rowCount) return undefined;
   try {
     const r = await db.query<{ query: string; calls: string; total: number }>(
       `SELECT query, calls::text, total_exec_time AS total FROM pg_stat_statements
-        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND calls > 0`);
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND calls > 0
+          AND ($1::text IS NULL OR strpos(lower(query), lower($1)) > 0)`, [mentioning ?? null]);
     return r.rows.map((x) => ({ query: x.query, calls: Number(x.calls), totalTimeMs: x.total }));
   } catch {
     return undefined; // not in shared_preload_libraries: no history

@@ -13,6 +13,8 @@ export interface ClusterTable {
   /** Single-column primary or unique keys (what a foreign key can point at). */
   readonly keyColumns: { column: string; type: string }[];
   readonly columnTypes: Record<string, string>;
+  /** Columns that lead some index: lookups by value on them are cheap. */
+  readonly indexedColumns: string[];
 }
 
 export interface Relationship {
@@ -27,6 +29,11 @@ export interface Relationship {
   readonly referencedKind: ClusterTable['kind'];
   readonly referencedRows: number;
 }
+
+/** Rough bytes per row (heap tuple with overhead) for sizing tables by their shard sizes. */
+const ESTIMATED_ROW_BYTES = 100;
+/** Tables up to this size are probed by value even on unindexed columns. */
+const PROBE_SCAN_ROWS = 200_000;
 
 export async function readClusterTables(db: Queryable, citus: boolean, exclude: string | undefined): Promise<ClusterTable[]> {
   const tables = await db.query<{ name: string; rows: number; oid: number }>(
@@ -45,6 +52,9 @@ export async function readClusterTables(db: Queryable, citus: boolean, exclude: 
     const cols = await db.query<{ column: string; type: string }>(
       `SELECT attname AS column, format_type(atttypid, atttypmod) AS type FROM pg_attribute
         WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped`, [t.oid]);
+    const indexed = await db.query<{ column: string }>(
+      `SELECT DISTINCT a.attname AS column FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = $1`, [t.oid]);
     let kind: ClusterTable['kind'] = 'local';
     let distributionColumn: string | undefined;
     let colocationId: number | undefined;
@@ -62,12 +72,20 @@ export async function readClusterTables(db: Queryable, citus: boolean, exclude: 
         shardCount = d.shards;
       }
     }
-    // reltuples is -1/0 before ANALYZE; count small tables exactly, cheaply bounded.
-    const rows = t.rows > 0 ? t.rows : Number((await db.query<{ n: string }>(
-      `SELECT count(*)::text AS n FROM (SELECT 1 FROM ${t.name} LIMIT 1000001) s`)).rows[0]!.n);
+    // A distributed table's rows live in its shards: estimate from their size, never count them.
+    // A local table has reltuples after ANALYZE; before it, count up to a bound.
+    let rows = t.rows;
+    if (kind !== 'local') {
+      const size = await db.query<{ b: string | null }>("SELECT sum(shard_size)::text AS b FROM citus_shards WHERE table_name = $1::regclass", [t.oid]);
+      const bytes = Number(size.rows[0]?.b ?? 0) / (kind === 'reference' ? Math.max(1, (await db.query('SELECT count(*) FROM pg_dist_node WHERE isactive')).rowCount ?? 1) : 1);
+      rows = bytes / ESTIMATED_ROW_BYTES;
+    } else if (rows <= 0) {
+      rows = Number((await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM (SELECT 1 FROM ${t.name} LIMIT 1000001) s`)).rows[0]!.n);
+    }
     result.push({
       name: t.name, kind, distributionColumn, colocationId, shardCount, estimatedRows: rows,
       keyColumns: keys.rows, columnTypes: Object.fromEntries(cols.rows.map((c) => [c.column, c.type])),
+      indexedColumns: indexed.rows.map((r) => r.column),
     });
   }
   return result;
@@ -78,12 +96,27 @@ async function existing(db: Queryable, table: string): Promise<string | null> {
   return r.rows[0]?.t ?? null;
 }
 
-function compatible(inferred: InferredType, pgType: string): string | undefined {
+/**
+ * The column's own type when the sampled values can be compared with it, and a filter keeping
+ * only values that are valid input for it: comparing in the column's type keeps its index usable
+ * and Citus's shard pruning from failing on values that do not fit.
+ */
+function compatible(inferred: InferredType, pgType: string): { type: string; valid: (v: string) => boolean } | undefined {
   const t = pgType.toLowerCase();
-  if ((inferred === 'integer' || inferred === 'bigint') && /^(smallint|integer|bigint)$/.test(t)) return 'bigint';
-  if (inferred === 'uuid' && t === 'uuid') return t;
-  if (inferred === 'text' && /^(text|character varying.*)$/.test(t)) return 'text';
-  if (inferred === 'date' && t === 'date') return t;
+  const int = (min: bigint, max: bigint) => (v: string) => /^\s*[-+]?\d{1,19}\s*$/.test(v) && BigInt(v.trim()) >= min && BigInt(v.trim()) <= max;
+  if (inferred === 'integer' || inferred === 'bigint') {
+    if (t === 'smallint') return { type: t, valid: int(-32768n, 32767n) };
+    if (t === 'integer') return { type: t, valid: int(-2147483648n, 2147483647n) };
+    if (t === 'bigint') return { type: t, valid: int(-(2n ** 63n), 2n ** 63n - 1n) };
+  }
+  if (inferred === 'uuid' && t === 'uuid') return { type: t, valid: () => true };
+  if (inferred === 'date' && t === 'date') return { type: t, valid: () => true };
+  if (inferred === 'text' || inferred === 'integer' || inferred === 'bigint' || inferred === 'uuid') {
+    if (t === 'text') return { type: t, valid: () => true };
+    const m = /^character varying\((\d+)\)$/.exec(t);
+    if (m) return { type: t, valid: (v) => [...v].length <= Number(m[1]) };
+    if (t === 'character varying') return { type: t, valid: () => true };
+  }
   return undefined;
 }
 
@@ -129,16 +162,18 @@ export async function findRelationships(
       for (const k of t.keyColumns) targets.set(k.column, k.type);
       if (t.kind === 'hash' && t.distributionColumn) targets.set(t.distributionColumn, t.columnTypes[t.distributionColumn] ?? '');
       for (const [refColumn, refType] of targets) {
-        const castType = compatible(col.inferredType, refType);
-        if (!castType) continue;
+        const cmp = compatible(col.inferredType, refType);
+        if (!cmp) continue;
+        // Probe only where a lookup by value is cheap: an indexed column, or a small table.
+        if (!t.indexedColumns.includes(refColumn) && t.estimatedRows > PROBE_SCAN_ROWS) continue;
+        const valid = probe.filter(cmp.valid);
+        if (valid.length < probe.length * 0.9) continue;
         const [schema, rel] = t.name.split('.') as [string, string];
         let r: { rows: { n: number }[] };
         try {
           r = await db.query<{ n: number }>(
-          // The column is cast, not the values: Citus's shard pruning would coerce the values to
-          // the column's type (varchar(20), int4) and fail on ones that do not fit.
-          `SELECT count(DISTINCT ${quoteIdent(refColumn)})::int AS n FROM ${schema}.${rel} WHERE ${quoteIdent(refColumn)}::${castType} = ANY($1::${castType}[])`,
-          [probe]);
+            `SELECT count(DISTINCT ${quoteIdent(refColumn)})::int AS n FROM ${schema}.${rel} WHERE ${quoteIdent(refColumn)} = ANY($1::${cmp.type}[])`,
+            [valid]);
         } catch {
           continue; // values that do not parse as the column's type are not contained in it
         }

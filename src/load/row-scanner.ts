@@ -385,6 +385,19 @@ function hexValue(c: number): number {
   return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x61 + 10;
 }
 
+/** One field as a string; plain fields (no quote or backslash) skip the byte-by-byte decoder. */
+function fieldText(buf: Buffer, start: number, end: number, format: CopyFormat): string | null {
+  const special = format.kind === 'csv' ? format.quote : BACKSLASH;
+  const at = buf.indexOf(special, start);
+  if (at < 0 || at >= end) {
+    const nb = format.nullString;
+    if (end - start === nb.length && buf.toString('utf8', start, end) === nb) return null;
+    return buf.toString('utf8', start, end);
+  }
+  const v = decodeField(buf, start, end, format);
+  return v === null ? null : v.toString('utf8');
+}
+
 /** Splits and decodes every field of one row's content [start, end) (header lines, diagnostics). */
 export function splitRow(buf: Buffer, start: number, end: number, format: CopyFormat): (string | null)[] {
   const fields: (string | null)[] = [];
@@ -399,8 +412,7 @@ export function splitRow(buf: Buffer, start: number, end: number, format: CopyFo
       if (inQuote) continue;
     } else if (c === BACKSLASH) { i++; continue; }
     if (c === format.delimiter || c === -1) {
-      const v = decodeField(buf, fieldStart, i, format);
-      fields.push(v === null ? null : v.toString('utf8'));
+      fields.push(fieldText(buf, fieldStart, i, format));
       fieldStart = i + 1;
     }
   }

@@ -99,7 +99,7 @@ export async function planForInput(db: pg.Client, source: InputSource, format: C
   const distinctSamples: Record<string, string[]> = {};
   for (const c of analysis.columns) distinctSamples[c.name] = [...new Set(analysis.values[c.name]!.filter((v): v is string => v !== null))];
   const relationships = await findRelationships(db, analysis.columns, distinctSamples, clusterTables, declared);
-  const stats = await readStatementStats(db);
+  const stats = await readStatementStats(db, (rel ?? options.table).split('.').pop()!.replace(/"/g, ''));
   const tableName = rel ?? options.table;
   const access: AccessPatterns = await analyzeStatements(stats ?? [], tableName, analysis.columns.map((c) => c.name));
   const nodes = citus ? (await db.query<{ node: string }>(

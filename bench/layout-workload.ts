@@ -1,0 +1,118 @@
+/**
+ * Benchmark: does the layout the tool chooses serve the workload? A customers table distributed by
+ * customer_id, a 2,000,000-row orders file with skewed customer_id, and two workloads (tenant point
+ * aggregates; tenant joins with customers) run with pgbench against three layouts of orders:
+ *   (a) the one citus-adaptive-load chooses by itself (table missing, no hints),
+ *   (b) naive: distributed by its primary key order_id,
+ *   (c) expert: distributed by customer_id, colocated with customers.
+ * Also prints sampling + planning time for the 140 MB file and one ten times larger.
+ *
+ *   npm run bench:layout [-- --seconds 10 --clients 4]
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { citusUnavailableReason, LocalCluster, withClient } from '../scripts/local-cluster.js';
+import { generateOrdersCsv, ORDERS_DDL } from '../scripts/generate-orders.js';
+
+const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, clients: { type: 'string', default: '4' }, rows: { type: 'string', default: '2000000' } } });
+const SECONDS = Number(args.seconds);
+const CLIENTS = Number(args.clients);
+const ROWS = Number(args.rows);
+const CUSTOMERS = 100_000;
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const DATA = fileURLToPath(new URL('../../bench/data', import.meta.url));
+const PGBENCH = join(execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim(), 'pgbench');
+
+function cli(argv: string[]): Record<string, unknown> {
+  const r = spawnSync(process.execPath, [CLI, ...argv, '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`citus-adaptive-load ${argv.join(' ')} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+}
+
+/** Runs a pgbench script for SECONDS and returns its tps. */
+function pgbench(url: string, script: string, dir: string, name: string): number {
+  const file = join(dir, `${name}.sql`);
+  writeFileSync(file, script);
+  const r = spawnSync(PGBENCH, ['-n', '-c', String(CLIENTS), '-j', '2', '-T', String(SECONDS), '-f', file, url], { encoding: 'utf8' });
+  const m = /tps = ([\d.]+)/.exec(r.stdout);
+  if (!m) throw new Error(`pgbench ${name} failed: ${r.stderr}${r.stdout}`);
+  return Number(m[1]);
+}
+
+// Customer ids of the generator: 1 + ((i * 7919 + 13) % (customers * 10)); tenants drawn with the
+// same skew the rows have is what a tenant-facing application sees.
+const pickTenant = `\\set k random_zipfian(0, ${CUSTOMERS - 1}, 1.1)\n\\set cid 1 + ((:k * 7919 + 13) % ${CUSTOMERS * 10})\n`;
+const pointScript = (t: string) => `${pickTenant}SELECT count(*), sum(amount) FROM ${t} WHERE customer_id = :cid;\n`;
+const joinScript = (t: string) => `${pickTenant}SET citus.enable_repartition_joins TO on;\n`
+  + `SELECT c.name, count(*), sum(o.amount) FROM ${t} o JOIN customers c ON c.customer_id = o.customer_id WHERE o.customer_id = :cid GROUP BY c.name;\n`;
+
+async function main(): Promise<void> {
+  const missing = citusUnavailableReason();
+  if (missing) {
+    console.log(`benchmark skipped: ${missing}; it compares Citus layouts and needs a Citus cluster`);
+    return;
+  }
+  mkdirSync(DATA, { recursive: true });
+  const file = join(DATA, `orders-${ROWS}.csv`);
+  if (!existsSync(file)) await generateOrdersCsv(file, { rows: ROWS, seed: 2024, skew: 1.0 });
+  const dir = mkdtempSync(join(tmpdir(), 'cal-bench-layout-'));
+  const cluster = await LocalCluster.start({ workers: 2, citus: true });
+  const url = cluster.coordinator.url;
+  try {
+    await withClient(url, async (c) => {
+      await c.query('CREATE TABLE customers (customer_id bigint PRIMARY KEY, name text NOT NULL, segment text)');
+      await c.query("SELECT create_distributed_table('customers', 'customer_id', shard_count => 32)");
+      await c.query(`INSERT INTO customers SELECT 1 + ((g * 7919 + 13) % ${CUSTOMERS * 10}), 'customer ' || g, (ARRAY['smb','mid','ent'])[1 + g % 3]
+                       FROM generate_series(0, ${CUSTOMERS - 1}) g`);
+      await c.query(ORDERS_DDL.replace('orders', 'orders_naive'));
+      await c.query("SELECT create_distributed_table('orders_naive', 'order_id', shard_count => 32, colocate_with => 'none')");
+      await c.query(ORDERS_DDL.replace('orders', 'orders_expert'));
+      await c.query("SELECT create_distributed_table('orders_expert', 'customer_id', colocate_with => 'customers')");
+      await c.query('ANALYZE customers');
+    });
+    const mb = (statSync(file).size / 1e6).toFixed(0);
+    const planned = cli(['plan', '--table', 'orders_tool', '--coordinator', url, file]);
+    console.log(`input: ${ROWS.toLocaleString('en-US')} orders (${mb} MB), ${CUSTOMERS.toLocaleString('en-US')} customers; pgbench -c ${CLIENTS} for ${SECONDS} s per run`);
+    console.log(`(a) the tool chose: ${planned.kind} by ${planned.distributionColumn}, ${planned.shardCount} shards, colocated with ${planned.colocateWith ?? 'nothing'}, isolate [${(planned.isolate as string[]).join(', ')}]`);
+    for (const r of (planned.reasons as string[]).slice(0, 6)) console.log(`    - ${r}`);
+    cli(['--table', 'orders_tool', '--coordinator', url, file]);
+    cli(['--table', 'orders_naive', '--coordinator', url, file]);
+    cli(['--table', 'orders_expert', '--coordinator', url, file]);
+    await withClient(url, (c) => c.query('ANALYZE orders_tool; ANALYZE orders_naive; ANALYZE orders_expert'));
+
+    const results: Record<string, { point: number; join: number }> = {};
+    for (const [label, table] of [['(a) tool', 'orders_tool'], ['(b) naive', 'orders_naive'], ['(c) expert', 'orders_expert']] as const) {
+      results[label] = {
+        point: pgbench(url, pointScript(table), dir, `${table}-point`),
+        join: pgbench(url, joinScript(table), dir, `${table}-join`),
+      };
+      console.log(`${label.padEnd(11)} point aggregate ${results[label]!.point.toFixed(1).padStart(9)} tps | tenant join ${results[label]!.join.toFixed(2).padStart(9)} tps`);
+    }
+    const a = results['(a) tool']!;
+    const b = results['(b) naive']!;
+    const c = results['(c) expert']!;
+    console.log('');
+    console.log(`point aggregate: tool/naive ${(a.point / b.point).toFixed(1)}x (target >= 10x), tool/expert ${(a.point / c.point).toFixed(2)}x (target >= 0.9x)`);
+    console.log(`tenant join:     tool/naive ${(a.join / b.join).toFixed(1)}x (target >= 10x), tool/expert ${(a.join / c.join).toFixed(2)}x (target >= 0.9x)`);
+
+    // Sampling + planning time: the 140 MB file and one ten times larger.
+    const big = join(DATA, `orders-${ROWS}x10.csv`);
+    if (!existsSync(big)) {
+      spawnSync('sh', ['-c', `head -n 1 '${file}' > '${big}'; for i in 1 2 3 4 5 6 7 8 9 10; do tail -n +2 '${file}' >> '${big}'; done`]);
+    }
+    for (const f of [file, big]) {
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) times.push((cli(['plan', '--table', 'orders_new', '--coordinator', url, f]).sample as { seconds: number }).seconds);
+      times.sort((x, y) => x - y);
+      console.log(`sampling + planning, ${(statSync(f).size / 1e6).toFixed(0)} MB: median ${times[1]!.toFixed(3)} s of 3 (target <= 0.5 s)`);
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+await main();
