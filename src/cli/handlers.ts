@@ -33,6 +33,7 @@ export interface LoadFlags extends CommonFlags {
   profile?: string;
   saveProfile?: string;
   keepKeys?: boolean;
+  recheckLayout?: boolean;
   sampleRows?: number;
   seed?: number;
 }
@@ -88,6 +89,7 @@ export async function runLoad(file: string, flags: LoadFlags): Promise<void> {
       profileFile: flags.profile,
       saveProfile: flags.saveProfile,
       keepKeys: flags.keepKeys,
+      recheckLayout: flags.recheckLayout,
       sampleRows: positiveInt('sample-rows', flags.sampleRows, 100),
       seed: flags.seed,
       onProgress: progress ? (p) => progress.update(p) : undefined,

@@ -53,6 +53,8 @@ export interface LoadOptions extends CopyFormatInput {
   saveProfile?: string;
   /** Only widen keys the chosen column is missing from... never: choose among columns every key includes. */
   keepKeys?: boolean;
+  /** Compare an existing layout with a fresh profile even if one from the last day is stored. */
+  recheckLayout?: boolean;
   /** Sample size and seed for the analysis. */
   sampleRows?: number;
   seed?: number;
@@ -148,13 +150,11 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       table = await readTable(coordinator, options.table);
       dist = await readDistribution(coordinator, table, true);
     } else if (citus && dist!.kind === 'hash' && !options.profileFile && source.size !== undefined && !source.compressed) {
-      // Advice only: a failure here must not stop the load.
+      // Advice only, once a day per table (stored as an unapplied profile); a failure here must
+      // not stop the load.
       try {
-        const plan = await planForInput(coordinator, source, format, planOptions(options));
-        if (plan.profile.distributionColumn !== dist!.column) {
-          notice(`${table!.name} is distributed by ${dist!.column}; loading into that layout, though the profile would choose `
-            + `${plan.profile.kind === 'reference' ? 'a reference table' : plan.profile.distributionColumn} (${plan.profile.reasons[0]})`);
-        }
+        const advice = await layoutAdvice(coordinator, table!, dist!, source, format, options);
+        if (advice) notice(advice);
       } catch (err) {
         notice(`could not compare the layout with a fresh profile: ${(err as Error).message}`);
       }
@@ -253,6 +253,29 @@ async function profileFor(db: pg.Client, source: InputSource, format: CopyFormat
   const plan = await planForInput(db, source, format, planOptions(options));
   if (options.saveProfile) writeFileSync(options.saveProfile, `${JSON.stringify(plan.profile, null, 2)}\n`);
   return plan.profile;
+}
+
+/** How long a stored comparison of an existing layout with a fresh profile is reused. */
+const LAYOUT_ADVICE_HOURS = 24;
+
+/** Says when a fresh profile would lay out an existing distributed table differently. */
+async function layoutAdvice(db: pg.Client, table: TableInfo, dist: Distribution, source: InputSource, format: CopyFormat,
+  options: LoadOptions): Promise<string | undefined> {
+  const name = `${table.schema}.${table.name}`;
+  let profile: ShardingProfile | undefined;
+  if (!options.recheckLayout) {
+    const stored = await db.query<{ profile: ShardingProfile }>(
+      `SELECT profile FROM adaptive_load.profiles WHERE table_name IN ($1, $2) AND created_at > now() - make_interval(hours => $3)
+        ORDER BY created_at DESC LIMIT 1`, [name, table.name, LAYOUT_ADVICE_HOURS]);
+    profile = stored.rows[0]?.profile;
+  }
+  if (!profile) {
+    profile = (await planForInput(db, source, format, planOptions(options))).profile;
+    await storeProfile(db, profile, false, []);
+  }
+  if (profile.distributionColumn === dist.column) return undefined;
+  return `${name} is distributed by ${dist.column}; loading into that layout, though the profile would choose `
+    + `${profile.kind === 'reference' ? 'a reference table' : profile.distributionColumn} (${profile.reasons[0]})`;
 }
 
 /** One line a user can read: what the profile decided. */
