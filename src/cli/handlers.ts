@@ -3,7 +3,7 @@ import { resolveConnectionConfig, type ConnectionInput } from '../connect/config
 import { AdaptiveLoadError, BadInputError, InvalidConfigurationError, toDatabaseError } from '../errors.js';
 import { load, recoverAll, type LoadSummary } from '../load/loader.js';
 import { migrate } from '../metadata/migrate.js';
-import { ProgressDisplay } from './progress.js';
+import type { ProgressDisplay } from './progress.js';
 
 export interface CommonFlags {
   coordinator?: string;
@@ -65,7 +65,7 @@ export function fail(flags: { json?: boolean }, err: unknown): void {
 
 export async function runLoad(file: string, flags: LoadFlags): Promise<void> {
   const showProgress = !flags.quiet && process.stderr.isTTY === true;
-  const progress = showProgress ? new ProgressDisplay() : undefined;
+  const progress: ProgressDisplay | undefined = showProgress ? new (await import('./progress.js')).ProgressDisplay() : undefined;
   try {
     const summary = await load({
       table: flags.table,

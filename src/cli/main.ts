@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 /** Command-line wiring only: every command calls a handler, every handler calls the library. */
 import { Command, Option } from 'commander';
-import { runLoad, runMigrate, runRecover, type CommonFlags, type LoadFlags } from './handlers.js';
-import { runAnalyze, runPlan, type AnalyzeFlags, type PlanFlags } from './plan-handlers.js';
+import type { CommonFlags, LoadFlags } from './handlers.js';
+import type { AnalyzeFlags, PlanFlags } from './plan-handlers.js';
+
+// Handlers load on demand: `--help` and every command pay only for what they use.
+const handlers = () => import('./handlers.js');
+const planHandlers = () => import('./plan-handlers.js');
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -47,7 +51,7 @@ connectionOptions(program.command('load', { isDefault: true })
   .option('--batch-size <bytes>', 'bytes per COPY batch (default 1048576, less with very many shards)', Number)
   .option('--via-coordinator', "load through Citus's coordinator COPY instead of straight into the shards")
   .option('-q, --quiet', 'no progress bar and no notices'))
-  .action((file: string, flags: LoadFlags) => runLoad(file, flags));
+  .action(async (file: string, flags: LoadFlags) => (await handlers()).runLoad(file, flags));
 
 function formatOptions(cmd: Command): Command {
   return cmd
@@ -66,7 +70,7 @@ function formatOptions(cmd: Command): Command {
 formatOptions(program.command('analyze')
   .description('describe every column of a file from a sample (no database needed)')
   .argument('<file>', 'input file, - for stdin; .gz is decompressed'))
-  .action((file: string, flags: AnalyzeFlags) => runAnalyze(file, flags));
+  .action(async (file: string, flags: AnalyzeFlags) => (await planHandlers()).runAnalyze(file, flags));
 
 formatOptions(program.command('plan')
   .description('plan the sharding profile for loading a file into a table; reads the cluster, changes nothing')
@@ -78,15 +82,15 @@ formatOptions(program.command('plan')
   .option('--shard-count <n>', 'force the shard count', Number)
   .option('--keep-keys', 'choose only among columns every primary/unique key includes')
   .option('--save-profile <file>', 'write the profile to this file'))
-  .action((file: string, flags: PlanFlags) => runPlan(file, flags));
+  .action(async (file: string, flags: PlanFlags) => (await planHandlers()).runPlan(file, flags));
 
 connectionOptions(program.command('migrate')
   .description('create or upgrade the adaptive_load metadata schema on the coordinator'))
-  .action((flags: CommonFlags) => runMigrate(flags));
+  .action(async (flags: CommonFlags) => (await handlers()).runMigrate(flags));
 
 connectionOptions(program.command('recover')
   .description('finish or roll back what an interrupted load left prepared on the nodes'))
-  .action((flags: CommonFlags) => runRecover(flags));
+  .action(async (flags: CommonFlags) => (await handlers()).runRecover(flags));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`citus-adaptive-load: ${err instanceof Error ? err.message : String(err)}\n`);

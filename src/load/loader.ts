@@ -12,10 +12,8 @@ import { quoteIdent, quoteLiteral } from '../connect/sql.js';
 import {
   AdaptiveLoadError, ConnectionLostError, InputFileError, InvalidConfigurationError, toDatabaseError,
 } from '../errors.js';
-import { planForInput, type PlanOptions } from '../profile/analyze.js';
-import { applyProfile } from '../profile/apply.js';
-import { validateProfile, type ShardingProfile } from '../profile/sharding-profile.js';
-import { storeProfile } from '../metadata/profile-store.js';
+import type { PlanOptions } from '../profile/analyze.js';
+import type { ShardingProfile } from '../profile/sharding-profile.js';
 import { migrate } from '../metadata/migrate.js';
 import { createJob, recordCommittedJob, recordFailedJob, type JobResult } from '../metadata/job-store.js';
 import { Batch } from './batch.js';
@@ -143,6 +141,8 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     if (citus && (!table || dist!.kind === 'local')) {
       source = await seekable(source);
       profile = await profileFor(coordinator, source, format, options);
+      const { applyProfile } = await import('../profile/apply.js');
+      const { storeProfile } = await import('../metadata/profile-store.js');
       const applied = await applyProfile(coordinator, profile, table !== undefined);
       profileId = await storeProfile(coordinator, profile, true, applied.statements);
       notice(describeProfile(profile));
@@ -248,8 +248,10 @@ async function profileFor(db: pg.Client, source: InputSource, format: CopyFormat
     } catch (err) {
       throw new InvalidConfigurationError(`cannot read profile ${options.profileFile}: ${(err as Error).message}`, { cause: err });
     }
+    const { validateProfile } = await import('../profile/sharding-profile.js');
     return validateProfile(raw, options.profileFile);
   }
+  const { planForInput } = await import('../profile/analyze.js');
   const plan = await planForInput(db, source, format, planOptions(options));
   if (options.saveProfile) writeFileSync(options.saveProfile, `${JSON.stringify(plan.profile, null, 2)}\n`);
   return plan.profile;
@@ -270,6 +272,9 @@ async function layoutAdvice(db: pg.Client, table: TableInfo, dist: Distribution,
     profile = stored.rows[0]?.profile;
   }
   if (!profile) {
+    // The planner (parser, schema validator) loads only when a plan is needed.
+    const { planForInput } = await import('../profile/analyze.js');
+    const { storeProfile } = await import('../metadata/profile-store.js');
     profile = (await planForInput(db, source, format, planOptions(options))).profile;
     await storeProfile(db, profile, false, []);
   }
