@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { connectCoordinator } from '../connect/coordinator.js';
 import { resolveConnectionConfig, type ConnectionInput } from '../connect/config.js';
 import { AdaptiveLoadError, BadInputError, InvalidConfigurationError, toDatabaseError } from '../errors.js';
 import { load, recoverAll, type LoadSummary } from '../load/loader.js';
@@ -137,14 +138,7 @@ function formatBytes(n: number): string {
 }
 
 export async function withCoordinator<T>(flags: CommonFlags, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const conn = resolveConnectionConfig(connectionInput(flags));
-  const client = new pg.Client(conn.coordinator);
-  client.on('error', () => {});
-  try {
-    await client.connect();
-  } catch (err) {
-    throw toDatabaseError(err, conn.describe(conn.coordinator), 'cannot connect to the coordinator');
-  }
+  const client = await connectCoordinator(resolveConnectionConfig(connectionInput(flags)));
   try {
     return await fn(client);
   } finally {

@@ -24,18 +24,29 @@ const program = new Command()
   .version('0.1.0')
   .showHelpAfterError();
 
-connectionOptions(program.command('load', { isDefault: true })
+/** COPY's format options, and the header: the same for every command that reads an input file. */
+function formatOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--format <format>', 'input format').choices(['csv', 'text']).default('csv'))
+    .option('--delimiter <char>', "field delimiter (default ',' for csv, tab for text)")
+    .option('--quote <char>', 'CSV quote character (default ")')
+    .option('--escape <char>', 'CSV escape character (default: the quote)')
+    .option('--null <string>', "string that means NULL (default '' for csv, \\N for text)")
+    .option('--header', 'the first line is a header (default: detected)')
+    .option('--no-header', 'the first line is data');
+}
+
+function sampleOptions(cmd: Command): Command {
+  return cmd
+    .option('--sample-rows <n>', 'rows to sample (default 20000: every quantile and share within ±1% at 95% confidence)', Number)
+    .option('--seed <n>', 'seed for the sample (default 1)', Number);
+}
+
+connectionOptions(sampleOptions(formatOptions(program.command('load', { isDefault: true })
   .description('load a file into a table (the default command)')
   .argument('<file>', 'input file, - for stdin; .gz is decompressed')
-  .requiredOption('-t, --table <table>', 'target table (schema-qualified or on search_path)')
-  .addOption(new Option('--format <format>', 'input format').choices(['csv', 'text']).default('csv'))
-  .option('--delimiter <char>', "field delimiter (default ',' for csv, tab for text)")
-  .option('--quote <char>', 'CSV quote character (default ")')
-  .option('--escape <char>', 'CSV escape character (default: the quote)')
-  .option('--null <string>', "string that means NULL (default '' for csv, \\N for text)")
+  .requiredOption('-t, --table <table>', 'target table (schema-qualified or on search_path)')))
   .option('--encoding <name>', 'input encoding, as PostgreSQL names it (default UTF8)')
-  .option('--header', 'the first line is a header (default: detected by comparing it with the table columns)')
-  .option('--no-header', 'the first line is data')
   .option('--columns <list>', 'comma-separated table columns the fields hold, in order')
   .option('--distribution-column <column>', 'distribute a missing or local table by this column (default: the profile chooses)')
   .option('--shard-count <n>', 'shard count when distributing (default: the profile chooses)', Number)
@@ -43,8 +54,6 @@ connectionOptions(program.command('load', { isDefault: true })
   .option('--save-profile <file>', 'write the planned sharding profile to this file')
   .option('--keep-keys', 'choose only among columns every primary/unique key includes, instead of widening keys')
   .option('--recheck-layout', 'compare an existing layout with a fresh profile even if one from the last day is stored')
-  .option('--sample-rows <n>', 'rows to sample for the analysis (default 20000)', Number)
-  .option('--seed <n>', 'seed for the sample (default 1)', Number)
   .option('--max-errors <n>', 'reject up to n bad rows and load the rest (default 0)', Number)
   .option('--rejects <file>', 'write rejected rows with their reasons (JSON lines)')
   .option('--connections-per-node <n>', 'COPY connections per worker (default 4)', Number)
@@ -53,26 +62,13 @@ connectionOptions(program.command('load', { isDefault: true })
   .option('-q, --quiet', 'no progress bar and no notices'))
   .action(async (file: string, flags: LoadFlags) => (await handlers()).runLoad(file, flags));
 
-function formatOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--format <format>', 'input format').choices(['csv', 'text']).default('csv'))
-    .option('--delimiter <char>', 'field delimiter')
-    .option('--quote <char>', 'CSV quote character')
-    .option('--escape <char>', 'CSV escape character')
-    .option('--null <string>', 'string that means NULL')
-    .option('--header', 'the first line is a header')
-    .option('--no-header', 'the first line is data')
-    .option('--sample-rows <n>', 'rows to sample (default 20000: every quantile and share within ±1% at 95% confidence)', Number)
-    .option('--seed <n>', 'seed for the sample (default 1)', Number)
-    .option('--json', 'print one JSON object on stdout');
-}
-
-formatOptions(program.command('analyze')
+sampleOptions(formatOptions(program.command('analyze')
   .description('describe every column of a file from a sample (no database needed)')
-  .argument('<file>', 'input file, - for stdin; .gz is decompressed'))
+  .argument('<file>', 'input file, - for stdin; .gz is decompressed')))
+  .option('--json', 'print one JSON object on stdout')
   .action(async (file: string, flags: AnalyzeFlags) => (await planHandlers()).runAnalyze(file, flags));
 
-formatOptions(program.command('plan')
+sampleOptions(formatOptions(program.command('plan')
   .description('plan the sharding profile for loading a file into a table; reads the cluster, changes nothing')
   .argument('<file>', 'input file')
   .requiredOption('-t, --table <table>', 'target table')
@@ -81,7 +77,8 @@ formatOptions(program.command('plan')
   .option('--distribution-column <column>', 'force the distribution column')
   .option('--shard-count <n>', 'force the shard count', Number)
   .option('--keep-keys', 'choose only among columns every primary/unique key includes')
-  .option('--save-profile <file>', 'write the profile to this file'))
+  .option('--save-profile <file>', 'write the profile to this file')
+  .option('--json', 'print one JSON object on stdout')))
   .action(async (file: string, flags: PlanFlags) => (await planHandlers()).runPlan(file, flags));
 
 connectionOptions(program.command('migrate')

@@ -8,6 +8,7 @@ import { citusVersion, readDistribution, readTable, type Distribution, type Shar
 import { ShardRouter } from '../citus/shard-router.js';
 import { UNSURE, valueHasherFor, type ValueHasher } from '../citus/value-hasher.js';
 import { resolveConnectionConfig, type ConnectionConfig, type ConnectionInput } from '../connect/config.js';
+import { connectCoordinator } from '../connect/coordinator.js';
 import { quoteIdent, quoteLiteral } from '../connect/sql.js';
 import {
   AdaptiveLoadError, ConnectionLostError, InputFileError, InvalidConfigurationError, toDatabaseError,
@@ -118,13 +119,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     options.onNotice?.(m);
   };
 
-  const coordinator = new pg.Client({ ...conn.coordinator, application_name: 'citus-adaptive-load' });
-  coordinator.on('error', () => {});
-  try {
-    await coordinator.connect();
-  } catch (err) {
-    throw toDatabaseError(err, conn.describe(conn.coordinator), 'cannot connect to the coordinator');
-  }
+  const coordinator = await connectCoordinator(conn);
   try {
     await migrate(coordinator);
     const citus = await citusVersion(coordinator);
