@@ -3,10 +3,12 @@
 import { Command, Option } from 'commander';
 import type { CommonFlags, LoadFlags } from './handlers.js';
 import type { AnalyzeFlags, PlanFlags } from './plan-handlers.js';
+import type { DaemonFlags, MonitorFlags, RebalanceFlags } from './monitor-handlers.js';
 
 // Handlers load on demand: `--help` and every command pay only for what they use.
 const handlers = () => import('./handlers.js');
 const planHandlers = () => import('./plan-handlers.js');
+const monitorHandlers = () => import('./monitor-handlers.js');
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -80,6 +82,26 @@ sampleOptions(formatOptions(program.command('plan')
   .option('--save-profile <file>', 'write the profile to this file')
   .option('--json', 'print one JSON object on stdout')))
   .action(async (file: string, flags: PlanFlags) => (await planHandlers()).runPlan(file, flags));
+
+connectionOptions(program.command('monitor')
+  .description('compare predicted with actual load per node and shard since the last snapshot, update the model')
+  .option('--once', 'one cycle (the only mode; the daemon runs it on a schedule)')
+  .option('--rebalance', 'move shards when the predicted busiest/mean node load passes the threshold')
+  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', Number))
+  .action(async (flags: MonitorFlags) => (await monitorHandlers()).runMonitor(flags));
+
+connectionOptions(program.command('daemon')
+  .description('run the monitor on a cron schedule (one acting daemon at a time; SIGTERM stops it between ticks)')
+  .option('--schedule <cron>', 'cron expression (default "*/5 * * * *")')
+  .option('--rebalance', 'act when imbalance passes the threshold')
+  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', Number))
+  .action(async (flags: DaemonFlags) => (await monitorHandlers()).runDaemon(flags));
+
+connectionOptions(program.command('rebalance')
+  .description("move shards by the model's predicted load, with Citus's rebalancer and the adaptive_load strategy")
+  .option('--dry-run', 'print the plan, move nothing')
+  .option('--table <table>', "only this table's colocation group"))
+  .action(async (flags: RebalanceFlags) => (await monitorHandlers()).runRebalance(flags));
 
 connectionOptions(program.command('migrate')
   .description('create or upgrade the adaptive_load metadata schema on the coordinator'))

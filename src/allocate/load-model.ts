@@ -1,0 +1,79 @@
+import { lusolve, multiply, transpose, add, identity, matrix, type Matrix } from 'mathjs';
+
+/**
+ * The load model: each shard's share of the cluster's load in the next window is predicted from
+ * features of the current one. Features per shard: its size share (rows on disk), its load share
+ * in the previous window, and in the current window. The weights are fitted by ridge-regularized
+ * least squares (mathjs) over consecutive recorded windows, shrunk toward a prior (mostly the
+ * latest load, some size) so that little history means little change. Predictions are clamped at 0 and normalized.
+ */
+
+export interface ShardFeatures {
+  readonly shardId: string;
+  readonly sizeShare: number;
+  readonly previousShare: number;
+  readonly currentShare: number;
+}
+
+export interface ModelWeights {
+  readonly size: number;
+  readonly previous: number;
+  readonly current: number;
+  /** How many (features, next-window actual) pairs the fit used; 0 means the prior. */
+  readonly trainedOn: number;
+}
+
+/** Persistence with a little size: load shares change slowly, and size covers shards with no history. */
+export const PRIOR: ModelWeights = { size: 0.1, previous: 0, current: 0.9, trainedOn: 0 };
+/**
+ * Strength of the pull toward the prior. In the units of XᵀX (sums of squared shares: about 0.03
+ * per window for 32 even shards, more with skew), one window barely moves the weights; ten move
+ * them most of the way.
+ */
+const SHRINK = 0.05;
+
+export interface TrainingRow {
+  readonly features: ShardFeatures;
+  /** The shard's actual share in the window after the features were taken. */
+  readonly nextShare: number;
+}
+
+/**
+ * Fits the weights (mathjs): least squares shrunk toward the prior, i.e. solving
+ * (XᵀX + λI) w = Xᵀy + λ w_prior, so a short or unrepresentative history (a bulk load's
+ * window, say) cannot throw the prediction off.
+ */
+export function fitWeights(rows: readonly TrainingRow[]): ModelWeights {
+  if (rows.length === 0) return PRIOR;
+  const X = matrix(rows.map((r) => [r.features.sizeShare, r.features.previousShare, r.features.currentShare]));
+  const y = matrix(rows.map((r) => [r.nextShare]));
+  const Xt = transpose(X);
+  const XtX = add(multiply(Xt, X), multiply(identity(3), SHRINK)) as Matrix;
+  const Xty = add(multiply(Xt, y), multiply(matrix([[PRIOR.size], [PRIOR.previous], [PRIOR.current]]), SHRINK)) as Matrix;
+  const w = (lusolve(XtX, Xty) as Matrix).toArray() as number[][];
+  const [size, previous, current] = w.map((row) => row[0]!);
+  if (![size, previous, current].every((v) => Number.isFinite(v))) return PRIOR;
+  return { size: size!, previous: previous!, current: current!, trainedOn: rows.length };
+}
+
+/** Predicted next-window share per shard (sums to 1). */
+export function predictShares(features: readonly ShardFeatures[], w: ModelWeights): Map<string, number> {
+  const raw = features.map((f) => Math.max(0, w.size * f.sizeShare + w.previous * f.previousShare + w.current * f.currentShare));
+  const total = raw.reduce((a, b) => a + b, 0);
+  const out = new Map<string, number>();
+  features.forEach((f, i) => out.set(f.shardId, total > 0 ? raw[i]! / total : 1 / features.length));
+  return out;
+}
+
+/** Mean absolute percentage error of predicted against actual shares (0.1 = 10%). */
+export function mape(pairs: readonly { predicted: number; actual: number }[]): number | undefined {
+  const usable = pairs.filter((p) => p.actual > 0);
+  if (usable.length === 0) return undefined;
+  return usable.reduce((a, p) => a + Math.abs(p.predicted - p.actual) / p.actual, 0) / usable.length;
+}
+
+/** Shares of a list of non-negative loads (uniform when all are zero). */
+export function shares(values: readonly number[]): number[] {
+  const total = values.reduce((a, b) => a + b, 0);
+  return values.map((v) => (total > 0 ? v / total : 1 / values.length));
+}

@@ -1,0 +1,60 @@
+import type { Queryable } from '../connect/queryable.js';
+
+export const STRATEGY = 'adaptive_load';
+
+export interface PlannedMove {
+  readonly table: string;
+  readonly shardId: string;
+  readonly from: string;
+  readonly to: string;
+}
+
+export interface RebalanceResult {
+  readonly moves: PlannedMove[];
+  readonly applied: boolean;
+}
+
+/**
+ * Registers the rebalance strategy whose shard cost and node capacity functions (installed by the
+ * migrations) read the model's current predictions and the node capacities.
+ */
+export async function ensureStrategy(db: Queryable): Promise<void> {
+  const r = await db.query('SELECT 1 FROM pg_dist_rebalance_strategy WHERE name = $1', [STRATEGY]);
+  if (r.rowCount) return;
+  await db.query(
+    `SELECT citus_add_rebalance_strategy($1, 'adaptive_load.shard_cost', 'adaptive_load.node_capacity',
+            'adaptive_load.shard_allowed_on_node', 0.1, 0.01, 0.5)`, [STRATEGY]);
+}
+
+/** One table per colocation group of hash-distributed tables: the rebalancer works per group. */
+async function colocationGroups(db: Queryable, table?: string): Promise<string[]> {
+  const r = await db.query<{ t: string }>(
+    `SELECT DISTINCT ON (colocationid) logicalrelid::regclass::text AS t FROM pg_dist_partition
+      WHERE partmethod = 'h' AND ($1::regclass IS NULL OR colocationid = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = $1::regclass))
+      ORDER BY colocationid, logicalrelid::regclass::text`, [table ?? null]);
+  return r.rows.map((x) => x.t);
+}
+
+/**
+ * Plans with get_rebalance_table_shards_plan under the strategy and, unless dryRun, acts with
+ * rebalance_table_shards (blocking writes to the moved shards while each moves).
+ */
+export async function rebalance(db: Queryable, options: { dryRun: boolean; table?: string; threshold?: number }): Promise<RebalanceResult> {
+  await ensureStrategy(db);
+  const moves: PlannedMove[] = [];
+  for (const table of await colocationGroups(db, options.table)) {
+    const plan = await db.query<{ table_name: string; shardid: string; sourcename: string; sourceport: number; targetname: string; targetport: number }>(
+      `SELECT table_name::text, shardid::text, sourcename, sourceport, targetname, targetport
+         FROM get_rebalance_table_shards_plan($1::regclass, threshold => $2, rebalance_strategy => $3)`,
+      [table, options.threshold ?? 0.1, STRATEGY]);
+    const groupMoves = plan.rows.filter((m) => m.table_name === table || plan.rows.every((x) => x.table_name !== table))
+      .map((m) => ({ table: m.table_name, shardId: m.shardid, from: `${m.sourcename}:${m.sourceport}`, to: `${m.targetname}:${m.targetport}` }));
+    moves.push(...groupMoves);
+    if (!options.dryRun && groupMoves.length > 0) {
+      await db.query(
+        `SELECT rebalance_table_shards($1::regclass, threshold => $2, rebalance_strategy => $3, shard_transfer_mode => 'block_writes')`,
+        [table, options.threshold ?? 0.1, STRATEGY]);
+    }
+  }
+  return { moves, applied: !options.dryRun && moves.length > 0 };
+}

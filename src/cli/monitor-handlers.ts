@@ -1,0 +1,82 @@
+import { resolveConnectionConfig } from '../connect/config.js';
+import { migrate } from '../metadata/migrate.js';
+import { monitorOnce, type MonitorResult } from '../monitor/monitor.js';
+import { startDaemon } from '../monitor/daemon.js';
+import { rebalance } from '../allocate/rebalance.js';
+import { connectionInput, fail, withCoordinator, type CommonFlags } from './handlers.js';
+
+export interface MonitorFlags extends CommonFlags {
+  once?: boolean;
+  rebalance?: boolean;
+  threshold?: number;
+}
+
+export interface DaemonFlags extends MonitorFlags {
+  schedule?: string;
+}
+
+export interface RebalanceFlags extends CommonFlags {
+  dryRun?: boolean;
+  table?: string;
+}
+
+const pct = (x: number | null) => (x === null ? '   -' : `${(x * 100).toFixed(1).padStart(5)}%`);
+
+export function monitorText(r: MonitorResult): string {
+  const lines = [`window ${r.window.from} .. ${r.window.to}`, 'node                       predicted   actual'];
+  for (const n of r.nodes) lines.push(`  ${n.node.padEnd(24)} ${pct(n.predictedShare)}  ${pct(n.actualShare)}`);
+  lines.push(`MAPE ${r.mape === null ? 'n/a (first window with load)' : r.mape.toFixed(3)}; busiest/mean node load ${r.imbalance.actual.toFixed(2)} now, `
+    + `${r.imbalance.predicted.toFixed(2)} predicted`);
+  for (const h of r.hotspots) lines.push(`hotspot: ${h.reason}`);
+  for (const a of r.actions) lines.push(`action: ${a.kind}: ${a.detail}`);
+  for (const u of r.unreachable) lines.push(`unreachable: ${u.node} (${u.error}); retried next window`);
+  return `${lines.join('\n')}\n`;
+}
+
+export async function runMonitor(flags: MonitorFlags): Promise<void> {
+  try {
+    const conn = resolveConnectionConfig(connectionInput(flags));
+    const r = await withCoordinator(flags, async (db) => {
+      await migrate(db);
+      return monitorOnce(db, conn, { rebalance: flags.rebalance, threshold: flags.threshold });
+    });
+    process.stdout.write(flags.json ? `${JSON.stringify(r)}\n` : monitorText(r));
+  } catch (err) {
+    fail(flags, err);
+  }
+}
+
+export async function runDaemon(flags: DaemonFlags): Promise<void> {
+  try {
+    const conn = resolveConnectionConfig(connectionInput(flags));
+    await withCoordinator(flags, (db) => migrate(db));
+    const log = (s: string) => process.stderr.write(`${new Date().toISOString()} ${s}\n`);
+    const daemon = await startDaemon(conn, {
+      schedule: flags.schedule, rebalance: flags.rebalance, threshold: flags.threshold,
+      onTick: (r) => (flags.json ? process.stdout.write(`${JSON.stringify(r)}\n`) : log(monitorText(r).trimEnd())),
+      onError: (e) => log(`tick failed, retrying next tick: ${e.message}`),
+      onStandby: () => log('another daemon holds the lock; standing by'),
+    });
+    log(`daemon started (schedule ${flags.schedule ?? '*/5 * * * *'})`);
+    await daemon.stopped;
+    log('daemon stopped');
+  } catch (err) {
+    fail(flags, err);
+  }
+}
+
+export async function runRebalance(flags: RebalanceFlags): Promise<void> {
+  try {
+    const r = await withCoordinator(flags, async (db) => {
+      await migrate(db);
+      return rebalance(db, { dryRun: flags.dryRun ?? false, ...(flags.table ? { table: flags.table } : {}) });
+    });
+    if (flags.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    else {
+      if (r.moves.length === 0) process.stdout.write('balanced: the rebalancer found no move worth making\n');
+      for (const m of r.moves) process.stdout.write(`${flags.dryRun ? 'would move' : 'moved'} shard ${m.shardId} of ${m.table}: ${m.from} -> ${m.to}\n`);
+    }
+  } catch (err) {
+    fail(flags, err);
+  }
+}

@@ -1,0 +1,188 @@
+import type pg from 'pg';
+import type { ConnectionConfig } from '../connect/config.js';
+import { takeLoadSnapshot } from '../allocate/load-snapshot.js';
+import { fitWeights, mape, predictShares, shares, type ModelWeights, type ShardFeatures, type TrainingRow } from '../allocate/load-model.js';
+import { rebalance } from '../allocate/rebalance.js';
+
+export interface NodeComparison {
+  readonly node: string;
+  readonly predictedShare: number | null;
+  readonly actualShare: number;
+}
+
+export interface ShardComparison {
+  readonly shardId: string;
+  readonly table: string;
+  readonly node: string;
+  readonly predictedShare: number | null;
+  readonly actualShare: number;
+  readonly nextPredictedShare: number;
+}
+
+export interface Hotspot {
+  readonly kind: 'shard' | 'node';
+  readonly id: string;
+  readonly predictedShare: number;
+  readonly reason: string;
+}
+
+export interface MonitorResult {
+  readonly windowId: number;
+  readonly window: { from: string; to: string };
+  readonly nodes: NodeComparison[];
+  readonly shards: ShardComparison[];
+  /** MAPE of the per-node prediction made at the previous window (null on the first window). */
+  readonly mape: number | null;
+  readonly shardMape: number | null;
+  /** Busiest over mean node load: actual in this window, and predicted for the next. */
+  readonly imbalance: { actual: number; predicted: number };
+  readonly hotspots: Hotspot[];
+  readonly model: ModelWeights;
+  readonly actions: { kind: string; detail: string }[];
+  readonly unreachable: { node: string; error: string }[];
+}
+
+export interface MonitorOptions {
+  /** Act when the predicted busiest/mean node load passes `threshold`. */
+  rebalance?: boolean;
+  /** Default 1.1. */
+  threshold?: number;
+}
+
+const busiestOverMean = (loads: number[]) => (loads.length ? Math.max(...loads) / (loads.reduce((a, b) => a + b, 0) / loads.length || 1) : 1);
+
+/**
+ * One feedback cycle: actual load per shard and node since the last snapshot, compared with the
+ * prediction made then; both stored; the model refitted on all recorded windows; new predictions
+ * stored (the rebalance strategy reads them); with `rebalance`, shards moved when the predicted
+ * imbalance passes the threshold.
+ */
+export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options: MonitorOptions = {}): Promise<MonitorResult> {
+  const snapshot = await takeLoadSnapshot(db, conn);
+  const previous = new Map((await db.query<{ shard_id: string; predicted_share: number }>(
+    'SELECT shard_id::text, predicted_share FROM adaptive_load.shard_predictions')).rows.map((r) => [r.shard_id, r.predicted_share]));
+  const sizes = new Map((await db.query<{ shardid: string; size: string }>(
+    "SELECT shardid::text, shard_size::text AS size FROM citus_shards")).rows.map((r) => [r.shardid, Number(r.size)]));
+
+  const shardList = snapshot.shards;
+  const actual = shares(shardList.map((s) => s.totalMs));
+  const sizeShare = shares(shardList.map((s) => sizes.get(s.shardId) ?? 0));
+  const active = shardList.some((s) => s.totalMs > 0);
+
+  const nodes = [...new Set(shardList.map((s) => s.node))].sort();
+  const nodeActual = nodes.map((n) => shardList.reduce((a, s, i) => a + (s.node === n ? actual[i]! : 0), 0));
+  const havePrediction = previous.size > 0 && active;
+  const nodePredicted = nodes.map((n) => shardList.reduce((a, s) => a + (s.node === n ? previous.get(s.shardId) ?? 0 : 0), 0));
+  const nodeMape = havePrediction ? mape(nodes.map((_, i) => ({ predicted: nodePredicted[i]!, actual: nodeActual[i]! }))) ?? null : null;
+  const shardMape = havePrediction ? mape(shardList.map((s, i) => ({ predicted: previous.get(s.shardId) ?? 0, actual: actual[i]! }))) ?? null : null;
+
+  const win = await db.query<{ id: string }>(
+    `INSERT INTO adaptive_load.windows (from_at, to_at, mape, nodes, unreachable) VALUES ($1, $2, $3, $4, $5) RETURNING window_id::text AS id`,
+    [snapshot.from, snapshot.to, nodeMape, JSON.stringify(nodes.map((n, i) => ({ node: n, predictedShare: havePrediction ? nodePredicted[i] : null, actualShare: nodeActual[i] }))),
+      snapshot.unreachable.map((u) => u.node)]);
+  const windowId = Number(win.rows[0]!.id);
+  if (active) {
+    await db.query(
+      `INSERT INTO adaptive_load.shard_load (window_id, shard_id, table_name, node, calls, total_ms)
+       SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::float8[])`,
+      [windowId, shardList.map((s) => s.shardId), shardList.map((s) => s.table), shardList.map((s) => s.node),
+        shardList.map((s) => Math.round(s.calls)), shardList.map((s) => s.totalMs)]);
+    if (havePrediction) {
+      await db.query(
+        `INSERT INTO adaptive_load.prediction_history (window_id, shard_id, predicted_share, actual_share)
+         SELECT $1, * FROM unnest($2::bigint[], $3::float8[], $4::float8[])`,
+        [windowId, shardList.map((s) => s.shardId), shardList.map((s) => previous.get(s.shardId) ?? 0), actual]);
+    }
+  }
+
+  // Refit on every recorded pair of consecutive active windows, then predict the next window.
+  const history = await loadHistory(db);
+  const lastActual = history.length >= 2 ? history[history.length - 2]! : undefined;
+  const features: ShardFeatures[] = shardList.map((s, i) => ({
+    shardId: s.shardId,
+    sizeShare: sizeShare[i]!,
+    previousShare: lastActual?.get(s.shardId) ?? sizeShare[i]!,
+    currentShare: active ? actual[i]! : previous.get(s.shardId) ?? sizeShare[i]!,
+  }));
+  const weights = fitWeights(trainingRows(history, shardList.map((s) => s.shardId), new Map(shardList.map((s, i) => [s.shardId, sizeShare[i]!]))));
+  const next = predictShares(features, weights);
+  await db.query('DELETE FROM adaptive_load.shard_predictions');
+  await db.query(
+    `INSERT INTO adaptive_load.shard_predictions (shard_id, table_name, predicted_share, window_id)
+     SELECT s, t, p, $1 FROM unnest($2::bigint[], $3::text[], $4::float8[]) AS u(s, t, p)`,
+    [windowId, shardList.map((s) => s.shardId), shardList.map((s) => s.table), shardList.map((s) => next.get(s.shardId) ?? 0)]);
+  await db.query('INSERT INTO adaptive_load.model_state (weights, mape) VALUES ($1, $2)', [JSON.stringify(weights), nodeMape]);
+
+  const nodeNext = nodes.map((n) => shardList.reduce((a, s) => a + (s.node === n ? next.get(s.shardId) ?? 0 : 0), 0));
+  const fair = 1 / Math.max(1, nodes.length);
+  const hotspots: Hotspot[] = [
+    ...shardList.filter((s) => (next.get(s.shardId) ?? 0) > fair / 2).map((s) => ({
+      kind: 'shard' as const, id: s.shardId, predictedShare: next.get(s.shardId)!,
+      reason: `shard ${s.shardId} of ${s.table} is predicted to take ${(next.get(s.shardId)! * 100).toFixed(0)}% of the load, `
+        + `more than half of a node's fair share (${(fair * 100).toFixed(0)}%)`,
+    })),
+    ...nodes.flatMap((n, i) => (nodeNext[i]! > fair * 1.25 ? [{
+      kind: 'node' as const, id: n, predictedShare: nodeNext[i]!,
+      reason: `node ${n} is predicted to take ${(nodeNext[i]! * 100).toFixed(0)}% of the load against a fair ${(fair * 100).toFixed(0)}%`,
+    }] : [])),
+  ];
+
+  const actions: { kind: string; detail: string }[] = [];
+  const predictedImbalance = busiestOverMean(nodeNext);
+  if (options.rebalance && predictedImbalance > (options.threshold ?? 1.1)) {
+    const result = await rebalance(db, { dryRun: false });
+    for (const m of result.moves) {
+      const detail = `moved shard ${m.shardId} of ${m.table} from ${m.from} to ${m.to} (predicted busiest/mean ${predictedImbalance.toFixed(2)})`;
+      actions.push({ kind: 'move', detail });
+      const [toHost, toPort] = [m.to.slice(0, m.to.lastIndexOf(':')), m.to.slice(m.to.lastIndexOf(':') + 1)];
+      const [fromHost, fromPort] = [m.from.slice(0, m.from.lastIndexOf(':')), m.from.slice(m.from.lastIndexOf(':') + 1)];
+      await db.query('INSERT INTO adaptive_load.actions (kind, detail, outcome, undo_sql) VALUES ($1, $2, $3, $4)',
+        ['move', JSON.stringify({ ...m, windowId }), 'done',
+          `SELECT citus_move_shard_placement(${m.shardId}, '${toHost}', ${toPort}, '${fromHost}', ${fromPort}, 'block_writes')`]);
+    }
+    if (result.moves.length === 0) actions.push({ kind: 'none', detail: 'the rebalancer found no move that improves the predicted balance' });
+  }
+  return {
+    windowId,
+    window: { from: snapshot.from.toISOString(), to: snapshot.to.toISOString() },
+    nodes: nodes.map((n, i) => ({ node: n, predictedShare: havePrediction ? nodePredicted[i]! : null, actualShare: nodeActual[i]! })),
+    shards: shardList.map((s, i) => ({ shardId: s.shardId, table: s.table, node: s.node, predictedShare: havePrediction ? previous.get(s.shardId) ?? 0 : null,
+      actualShare: actual[i]!, nextPredictedShare: next.get(s.shardId) ?? 0 })),
+    mape: nodeMape,
+    shardMape,
+    imbalance: { actual: busiestOverMean(nodeActual), predicted: predictedImbalance },
+    hotspots,
+    model: weights,
+    actions,
+    unreachable: snapshot.unreachable,
+  };
+}
+
+/** Actual shares per shard for every recorded window with activity, oldest first. */
+async function loadHistory(db: pg.Client): Promise<Map<string, number>[]> {
+  const r = await db.query<{ window_id: string; shard_id: string; total_ms: number }>(
+    'SELECT window_id::text, shard_id::text, total_ms FROM adaptive_load.shard_load ORDER BY window_id');
+  const byWindow = new Map<string, { shard: string; ms: number }[]>();
+  for (const row of r.rows) byWindow.set(row.window_id, [...(byWindow.get(row.window_id) ?? []), { shard: row.shard_id, ms: row.total_ms }]);
+  return [...byWindow.values()].map((rows) => {
+    const s = shares(rows.map((x) => x.ms));
+    return new Map(rows.map((x, i) => [x.shard, s[i]!]));
+  });
+}
+
+function trainingRows(history: Map<string, number>[], shardIds: string[], sizeShare: Map<string, number>): TrainingRow[] {
+  const rows: TrainingRow[] = [];
+  for (let k = 1; k + 1 < history.length + 1 && k < history.length; k++) {
+    const prev = k >= 2 ? history[k - 2] : undefined;
+    const cur = history[k - 1]!;
+    const next = history[k]!;
+    for (const id of shardIds) {
+      if (!cur.has(id) || !next.has(id)) continue;
+      rows.push({
+        features: { shardId: id, sizeShare: sizeShare.get(id) ?? 0, previousShare: prev?.get(id) ?? sizeShare.get(id) ?? 0, currentShare: cur.get(id)! },
+        nextShare: next.get(id)!,
+      });
+    }
+  }
+  return rows;
+}
