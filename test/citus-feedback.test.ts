@@ -1,0 +1,125 @@
+/**
+ * The allocator and feedback loop on real Citus: the rebalance strategy's functions return what
+ * the model says; monitor measures a skewed workload from the workers' statements, predicts it,
+ * and with --rebalance moves shards off the hot node; rebalance --dry-run plans without moving;
+ * the daemon survives a worker going away and stops cleanly.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { citusUnavailableReason, LocalCluster, withClient } from '../scripts/local-cluster.js';
+import { resolveConnectionConfig } from '../src/connect/config.js';
+import { migrate } from '../src/metadata/migrate.js';
+import { startDaemon } from '../src/monitor/daemon.js';
+import type { MonitorResult } from '../src/monitor/monitor.js';
+import { runCli } from './support/cli.js';
+
+const skip = citusUnavailableReason();
+if (skip) console.log(`Citus feedback suite skipped: ${skip}.`);
+
+describe('Citus suite: predicted load, rebalancing, daemon', { skip }, () => {
+  let cluster: LocalCluster;
+  let url: string;
+  const sql = async (text: string, values?: unknown[]) => withClient(url, (c) => c.query(text, values));
+  const monitor = async (extra: string[] = []) => {
+    const r = await runCli(['monitor', '--once', '--coordinator', url, '--json', ...extra]);
+    assert.equal(r.status, 0, r.stderr);
+    return r.json as unknown as MonitorResult;
+  };
+  const workload = async (queries: number) => {
+    await withClient(url, async (c) => {
+      for (let i = 0; i < queries; i++) {
+        const tenant = i % 2 === 0 ? 1 : 2 + (i * 7) % 300;
+        await c.query('SELECT count(*), sum(length(payload)) FROM events WHERE tenant_id = $1', [tenant]);
+      }
+    });
+  };
+
+  before(async () => {
+    cluster = await LocalCluster.start({ workers: 2, citus: true });
+    url = cluster.coordinator.url;
+    await sql('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    await sql('CREATE TABLE events (tenant_id bigint NOT NULL, event_id bigint, payload text)');
+    await sql("SELECT create_distributed_table('events', 'tenant_id', shard_count => 16)");
+    await sql("INSERT INTO events SELECT 1 + g % 300, g, repeat('x', 50) FROM generate_series(1, 60000) g");
+    await withClient(url, (c) => migrate(c));
+  });
+  after(async () => cluster?.stop());
+
+  it('the strategy functions return the model\'s predictions and node capacities', async () => {
+    const shard = (await sql("SELECT get_shard_id_for_distribution_column('events', 1)::text AS s")).rows[0].s as string;
+    await sql("INSERT INTO adaptive_load.shard_predictions (shard_id, table_name, predicted_share) VALUES ($1, 'events', 0.42)", [shard]);
+    const cost = await sql('SELECT adaptive_load.shard_cost($1) AS c', [shard]);
+    assert.ok(Math.abs(cost.rows[0].c - 0.4201) < 1e-4, `cost ${cost.rows[0].c}`);
+    const nodeId = (await sql("SELECT nodeid FROM pg_dist_node WHERE groupid > 0 ORDER BY nodeid LIMIT 1")).rows[0].nodeid as number;
+    assert.equal((await sql('SELECT adaptive_load.node_capacity($1) AS c', [nodeId])).rows[0].c, 1);
+    await sql('INSERT INTO adaptive_load.node_capacity VALUES ($1, 2)', [nodeId]);
+    assert.equal((await sql('SELECT adaptive_load.node_capacity($1) AS c', [nodeId])).rows[0].c, 2);
+    await sql('DELETE FROM adaptive_load.node_capacity');
+    await sql('DELETE FROM adaptive_load.shard_predictions');
+  });
+
+  it('monitor measures a skewed workload per shard, predicts it, and --rebalance moves shards off the hot node', async () => {
+    await monitor(); // starts the counters
+    await workload(3000);
+    const first = await monitor();
+    const hotShard = (await sql("SELECT get_shard_id_for_distribution_column('events', 1)::text AS s")).rows[0].s as string;
+    const hot = first.shards.find((s) => s.shardId === hotShard)!;
+    assert.ok(hot.actualShare > 0.35, `hot shard took ${hot.actualShare} of the load`);
+    assert.ok(hot.nextPredictedShare > 0.3, `hot shard predicted at ${hot.nextPredictedShare}`);
+    assert.ok(first.hotspots.some((h) => h.kind === 'shard' && h.id === hotShard));
+    const stored = await sql('SELECT predicted_share FROM adaptive_load.shard_predictions WHERE shard_id = $1', [hotShard]);
+    assert.ok(Math.abs(stored.rows[0].predicted_share - hot.nextPredictedShare) < 1e-9);
+    const dry = await runCli(['rebalance', '--dry-run', '--coordinator', url, '--json']);
+    assert.equal(dry.status, 0, dry.stderr);
+    const planned = (dry.json as { moves: { shardId: string }[] }).moves;
+    assert.ok(planned.length > 0, 'the strategy should plan moves for a skewed prediction');
+    assert.ok(!planned.some((m) => m.shardId === hotShard), 'the hot shard stays; the others move away from it');
+    const placementBefore = (await sql('SELECT count(*)::int AS n FROM citus_shards')).rows[0].n;
+    assert.equal(placementBefore, 16, 'dry run moves nothing');
+
+    await workload(3000);
+    const acted = await monitor(['--rebalance']);
+    assert.ok(acted.mape !== null && acted.mape < 0.3, `MAPE ${acted.mape}`);
+    assert.ok(acted.actions.some((a) => a.kind === 'move'), JSON.stringify(acted.actions));
+    const recorded = await sql("SELECT count(*)::int AS n FROM adaptive_load.actions WHERE kind = 'move' AND undo_sql LIKE 'SELECT citus_move_shard_placement%'");
+    assert.ok(recorded.rows[0].n > 0);
+    await workload(3000);
+    const afterActing = await monitor();
+    assert.ok(afterActing.imbalance.actual < acted.imbalance.actual, `imbalance ${acted.imbalance.actual} -> ${afterActing.imbalance.actual}`);
+    assert.ok(afterActing.imbalance.actual <= 1.3, `busiest/mean after acting ${afterActing.imbalance.actual}`);
+    const windows = await sql('SELECT count(*)::int AS n FROM adaptive_load.windows WHERE mape IS NOT NULL');
+    assert.ok(windows.rows[0].n >= 2);
+  });
+
+  it('the daemon records a worker that went away, keeps ticking, and stops cleanly', async () => {
+    const conn = resolveConnectionConfig({ coordinator: url });
+    const ticks: MonitorResult[] = [];
+    const errors: Error[] = [];
+    const daemon = await startDaemon(conn, { schedule: '* * * * * *', onTick: (r) => ticks.push(r), onError: (e) => errors.push(e) });
+    const waitFor = async (cond: () => boolean, what: string) => {
+      for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(cond(), what);
+    };
+    await waitFor(() => ticks.length >= 1, 'a first tick');
+    const victim = cluster.workers[1]!;
+    cluster.kill(victim);
+    await waitFor(() => ticks.some((t) => t.unreachable.some((u) => u.node.endsWith(`:${victim.port}`))), 'a tick that records the stopped worker');
+    cluster.restart(victim);
+    const seen = ticks.length;
+    await waitFor(() => ticks.length > seen && ticks[ticks.length - 1]!.unreachable.length === 0, 'a tick after the worker came back');
+    // A second daemon stands by while the first holds the lock.
+    let standby = 0;
+    const second = await startDaemon(conn, { schedule: '* * * * * *', onStandby: () => { standby++; } });
+    await waitFor(() => standby > 0, 'the second daemon standing by');
+    await second.stop();
+    await daemon.stop();
+    const settled = ticks.length;
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(ticks.length, settled, 'no tick after stop');
+    const unreachable = await sql("SELECT count(*)::int AS n FROM adaptive_load.windows WHERE cardinality(unreachable) > 0");
+    assert.ok(unreachable.rows[0].n >= 1);
+    const locks = await withClient(url, (c: pg.Client) => c.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = 4407628 AND objid = 0"));
+    assert.equal(locks.rows[0].n, 0, 'the lock is released');
+  });
+});
