@@ -68,6 +68,8 @@ describe('Citus suite: predicted load, rebalancing, daemon', { skip }, () => {
     assert.ok(hot.actualShare > 0.35, `hot shard took ${hot.actualShare} of the load`);
     assert.ok(hot.nextPredictedShare > 0.3, `hot shard predicted at ${hot.nextPredictedShare}`);
     assert.ok(first.hotspots.some((h) => h.kind === 'shard' && h.id === hotShard));
+    // Half of all queries on one shard of two nodes: more than a node's fair share, so advice says so.
+    if (hot.nextPredictedShare > 0.5) assert.ok(first.advice.some((a) => a.kind === 'isolate-tenant' && a.detail.includes(hotShard)), JSON.stringify(first.advice));
     const stored = await sql('SELECT predicted_share FROM adaptive_load.shard_predictions WHERE shard_id = $1', [hotShard]);
     assert.ok(Math.abs(stored.rows[0].predicted_share - hot.nextPredictedShare) < 1e-9);
     const dry = await runCli(['rebalance', '--dry-run', '--coordinator', url, '--json']);

@@ -44,9 +44,12 @@ describe('Citus suite: direct shard loading', { skip }, () => {
     assert.equal(r.json?.path, 'direct');
     assert.equal(r.json?.rows, 60_000);
     assert.equal(r.json?.shards, 16);
-    const nodes = r.json?.nodes as { node: string; rows: number }[];
+    const nodes = r.json?.nodes as { node: string; rows: number; connections: number }[];
     assert.equal(nodes.length, 2);
     assert.equal(nodes.reduce((a, n) => a + n.rows, 0), 60_000);
+    // Connections follow the rows: the node receiving more rows has at least as many.
+    const [more, fewer] = [...nodes].sort((a, b) => b.rows - a.rows);
+    assert.ok(more!.connections >= fewer!.connections && more!.connections >= 1 && fewer!.connections >= 1, JSON.stringify(nodes));
     const check = await checkPlacements(url, 'orders');
     assert.equal(check.rows, 60_000);
     assert.deepEqual(check.misplaced, []);

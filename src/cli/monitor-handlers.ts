@@ -29,6 +29,7 @@ export function monitorText(r: MonitorResult): string {
     + `${r.imbalance.predicted.toFixed(2)} predicted`);
   for (const h of r.hotspots) lines.push(`hotspot: ${h.reason}`);
   for (const a of r.actions) lines.push(`action: ${a.kind}: ${a.detail}`);
+  for (const a of r.advice) lines.push(`advice: ${a.detail}${a.sql ? `\n  ${a.sql}` : ''}`);
   for (const u of r.unreachable) lines.push(`unreachable: ${u.node} (${u.error}); retried next window`);
   return `${lines.join('\n')}\n`;
 }

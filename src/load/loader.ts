@@ -60,7 +60,7 @@ export interface LoadOptions extends CopyFormatInput {
   /** Rows that may be rejected (and written to `rejectsFile`) before the load fails. Default 0. */
   maxErrors?: number;
   rejectsFile?: string;
-  /** COPY connections per worker. Default 4. */
+  /** COPY connections per worker on average; nodes that will receive more rows get more. Default 4. */
   connectionsPerNode?: number;
   /** Bytes per COPY batch. Default 1 MiB (smaller when there are very many shards). */
   batchBytes?: number;
@@ -89,7 +89,7 @@ export interface LoadSummary {
   seconds: number;
   rowsPerSecond: number;
   shards: number;
-  nodes: { node: string; rows: number; bytes: number }[];
+  nodes: { node: string; rows: number; bytes: number; connections: number }[];
   jobId: number;
   source: string;
   header: boolean;
@@ -334,7 +334,7 @@ async function openInput(source: InputSource): Promise<OpenedInput> {
 interface RunResult {
   rows: number;
   seconds: number;
-  nodes: { node: string; rows: number; bytes: number }[];
+  nodes: { node: string; rows: number; bytes: number; connections: number }[];
   unfinished: { node: string; error: string }[];
 }
 
@@ -406,7 +406,7 @@ class LoadRun implements RowSink {
   }
 
   async execute(input: OpenedInput, header: boolean, started: number): Promise<RunResult> {
-    const sessions = await this.openSessions();
+    const sessions = await this.openSessions(this.nodeRowShares(input.head, header));
     const all = [...sessions.values()].flat();
     try {
       this.pool = new WriterPool(sessions, this.targets.length, this.source.name, this.rejects);
@@ -417,7 +417,7 @@ class LoadRun implements RowSink {
       const bytesRead = await this.stream(input, header);
       const rows = this.pool.targetRows.reduce((a, b) => a + b, 0);
       const seconds = (performance.now() - started) / 1000;
-      const nodes = [...this.pool.nodeStats].map(([node, s]) => ({ node, rows: s.rows, bytes: s.bytes }));
+      const nodes = [...this.pool.nodeStats].map(([node, s]) => ({ node, rows: s.rows, bytes: s.bytes, connections: sessions.get(node)?.length ?? 0 }));
       const result: JobResult = {
         rows, rejected: this.rejects.count, bytes: bytesRead, seconds, nodes,
         shards: this.targets.map((t) => ({ target: t.label, shardId: t.shardId, nodes: t.nodes, rows: this.pool.targetRows[t.index]! })),
@@ -435,7 +435,39 @@ class LoadRun implements RowSink {
     }
   }
 
-  private async openSessions(): Promise<Map<string, CopySession[]>> {
+  /**
+   * Where the rows will go, per node: the first chunk of the input routed without copying (a
+   * sorted file would mislead it, so it is blended half and half with each node's share of shards).
+   */
+  private nodeRowShares(head: Buffer, header: boolean): Map<string, number> | undefined {
+    if (!this.router || this.path.kind !== 'direct') return undefined;
+    const perTarget = new Float64Array(this.targets.length);
+    const hasher = this.hasher!;
+    const router = this.router;
+    const format = this.format;
+    let skip = header;
+    const counter: RowSink = {
+      row(buf, _rs, _ce, _re, fs, fe, flags) {
+        if (skip) { skip = false; return; }
+        if ((flags & FIELD_IS_NULL) !== 0) return;
+        const v = (flags & FIELD_NEEDS_DECODE) !== 0 ? decodeField(buf, fs, fe, format)! : undefined;
+        const h = v ? hasher.hash(v, 0, v.length) : hasher.hash(buf, fs, fe);
+        if (h !== UNSURE) perTarget[router.shardIndexFor(h)]!++;
+      },
+      badRow() { skip = false; },
+    };
+    new RowScanner(format, this.fieldIndex, this.columns.length).push(head, counter);
+    const rows = perTarget.reduce((a, b) => a + b, 0);
+    const byNode = new Map<string, number>();
+    for (const t of this.targets) {
+      const fromHead = rows > 0 ? perTarget[t.index]! / rows : 0;
+      const fromShards = 1 / this.targets.length;
+      for (const node of t.nodes) byNode.set(node, (byNode.get(node) ?? 0) + 0.5 * (rows > 0 ? fromHead : fromShards) + 0.5 * fromShards);
+    }
+    return byNode;
+  }
+
+  private async openSessions(rowShares?: Map<string, number>): Promise<Map<string, CopySession[]>> {
     const perNode = new Map<string, { config: pg.ClientConfig; targets: number }>();
     if (this.path.kind === 'direct') {
       for (const s of this.dist.shards) {
@@ -453,7 +485,10 @@ class LoadRun implements RowSink {
     const sessions = new Map<string, CopySession[]>();
     try {
       await Promise.all([...perNode].map(async ([node, { config, targets }]) => {
-        const count = this.path.kind === 'direct' ? Math.max(1, Math.min(max, targets)) : 1;
+        // Nodes that will receive more rows get proportionally more of the connections.
+        const share = rowShares?.get(node);
+        const proportional = share === undefined ? max : Math.round(max * perNode.size * share);
+        const count = this.path.kind === 'direct' ? Math.max(1, Math.min(proportional, targets, max * 2)) : 1;
         const list: CopySession[] = [];
         sessions.set(node, list);
         for (let i = 0; i < count; i++) {

@@ -26,6 +26,13 @@ export interface Hotspot {
   readonly reason: string;
 }
 
+export interface Advice {
+  readonly kind: 'isolate-tenant' | 'node-capacity' | 'scale-up';
+  readonly detail: string;
+  /** SQL a DBA can run to act on it. */
+  readonly sql?: string;
+}
+
 export interface MonitorResult {
   readonly windowId: number;
   readonly window: { from: string; to: string };
@@ -39,6 +46,7 @@ export interface MonitorResult {
   readonly hotspots: Hotspot[];
   readonly model: ModelWeights;
   readonly actions: { kind: string; detail: string }[];
+  readonly advice: Advice[];
   readonly unreachable: { node: string; error: string }[];
 }
 
@@ -142,6 +150,7 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
     }
     if (result.moves.length === 0) actions.push({ kind: 'none', detail: 'the rebalancer found no move that improves the predicted balance' });
   }
+  const advice = await adviseOn(db, shardList, next, nodes, nodeNext);
   return {
     windowId,
     window: { from: snapshot.from.toISOString(), to: snapshot.to.toISOString() },
@@ -154,8 +163,56 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
     hotspots,
     model: weights,
     actions,
+    advice,
     unreachable: snapshot.unreachable,
   };
+}
+
+/**
+ * What a DBA can do that moving shards cannot: a shard predicted to take more than a node's fair
+ * share stays hot wherever it goes (isolate its tenant, or weight its node), and a node still
+ * predicted above its fair share needs more resources.
+ */
+async function adviseOn(db: pg.Client, shardList: { shardId: string; table: string; node: string }[], next: Map<string, number>,
+  nodes: string[], nodeNext: number[]): Promise<Advice[]> {
+  const advice: Advice[] = [];
+  const fair = 1 / Math.max(1, nodes.length);
+  const tenantStats = await db.query<{ v: string }>("SELECT current_setting('citus.stat_tenants_track', true) AS v").catch(() => ({ rows: [{ v: 'none' }] }));
+  const tracking = tenantStats.rows[0]?.v === 'all';
+  for (const s of shardList) {
+    const share = next.get(s.shardId) ?? 0;
+    if (share <= fair) continue;
+    const nodeId = (await db.query<{ nodeid: number }>("SELECT nodeid FROM pg_dist_node WHERE nodename || ':' || nodeport = $1", [s.node])).rows[0]?.nodeid;
+    const tenant = tracking ? (await db.query<{ attribute: string }>(
+      'SELECT attribute FROM citus_stat_tenants WHERE colocation_id = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = $1::regclass) ORDER BY query_count_in_this_period DESC LIMIT 1',
+      [s.table]).catch(() => ({ rows: [] as { attribute: string }[] }))).rows[0]?.attribute : undefined;
+    advice.push({
+      kind: 'isolate-tenant',
+      detail: `shard ${s.shardId} of ${s.table} is predicted to take ${(share * 100).toFixed(0)}% of the load, more than a whole node's fair `
+        + `${(fair * 100).toFixed(0)}%: no placement balances it. ${tenant ? `Isolate tenant ${tenant} into its own shard` : "Find its hottest tenant (set citus.stat_tenants_track = 'all') and isolate it"}, `
+        + 'or give its node more capacity.',
+      ...(tenant ? { sql: `SELECT isolate_tenant_to_new_shard('${s.table}', '${tenant.replace(/'/g, "''")}', 'CASCADE', shard_transfer_mode => 'block_writes')` } : {}),
+    });
+    if (nodeId !== undefined) {
+      const capacity = Math.min(4, Math.max(1.25, share / fair)).toFixed(2);
+      advice.push({
+        kind: 'node-capacity',
+        detail: `if ${s.node} has (or gets) about ${capacity}x the resources of the others, record it so the rebalancer places less beside the hot shard`,
+        sql: `INSERT INTO adaptive_load.node_capacity VALUES (${nodeId}, ${capacity}) ON CONFLICT (node_id) DO UPDATE SET capacity = EXCLUDED.capacity`,
+      });
+    }
+  }
+  nodes.forEach((n, i) => {
+    const p = nodeNext[i]!;
+    if (p > fair * 1.25) {
+      advice.push({
+        kind: 'scale-up',
+        detail: `${n} is predicted to take ${(p * 100).toFixed(0)}% of the load against a fair ${(fair * 100).toFixed(0)}%: scale it up to about `
+          + `${(p / fair).toFixed(1)}x its CPU, or add a worker (citus_add_node) and run citus-adaptive-load rebalance`,
+      });
+    }
+  });
+  return advice;
 }
 
 /** Actual shares per shard for every recorded window with activity, oldest first. */
