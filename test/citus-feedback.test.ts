@@ -94,6 +94,34 @@ describe('Citus suite: predicted load, rebalancing, daemon', { skip }, () => {
     assert.ok(windows.rows[0].n >= 2);
   });
 
+  it('tune sizes worker settings from the predicted load, applies them only with --apply, and records the undo', async () => {
+    // Predictions as the model stores them: the first worker's shards take 80% of the load.
+    const first = cluster.workers[0]!;
+    const counts = await sql(`SELECT n.nodeport, count(*)::int AS k FROM adaptive_load.shard_predictions p
+                                JOIN pg_dist_placement pl ON pl.shardid = p.shard_id JOIN pg_dist_node n USING (groupid) GROUP BY 1`);
+    for (const row of counts.rows) {
+      await sql(`UPDATE adaptive_load.shard_predictions p SET predicted_share = $2 FROM pg_dist_placement pl JOIN pg_dist_node n USING (groupid)
+                  WHERE pl.shardid = p.shard_id AND n.nodeport = $1`, [row.nodeport, (row.nodeport === first.port ? 0.8 : 0.2) / row.k]);
+    }
+    const dry = await runCli(['tune', '--coordinator', url, '--json']);
+    assert.equal(dry.status, 0, dry.stderr);
+    const changes = (dry.json as { changes: { node: string; name: string; to: string; reason: string }[] }).changes;
+    assert.ok(changes.some((c) => c.name === 'max_parallel_workers_per_gather' && c.to === '0' && /predicted load/.test(c.reason)), JSON.stringify(changes));
+    const hotNode = changes.find((c) => c.name === 'max_parallel_workers_per_gather' && c.to === '0')!.node;
+    const worker = cluster.workers.find((w) => hotNode.endsWith(`:${w.port}`))!;
+    const setting = async () => (await withClient(worker.url, (c) => c.query("SELECT setting FROM pg_settings WHERE name = 'max_parallel_workers_per_gather'"))).rows[0].setting as string;
+    assert.equal(await setting(), '2', 'a dry run changes nothing');
+    const applied = await runCli(['tune', '--apply', '--coordinator', url, '--json']);
+    assert.equal(applied.status, 0, applied.stderr);
+    assert.equal(await setting(), '0');
+    const undo = await sql("SELECT undo_sql FROM adaptive_load.actions WHERE kind = 'setting' AND detail->>'name' = 'max_parallel_workers_per_gather' AND detail->>'node' = $1", [hotNode]);
+    assert.match(undo.rows[0].undo_sql, /ALTER SYSTEM RESET max_parallel_workers_per_gather/);
+    await withClient(worker.url, async (c) => {
+      for (const stmt of (undo.rows[0].undo_sql as string).split('\n').filter((l) => !l.startsWith('--'))) await c.query(stmt);
+    });
+    assert.equal(await setting(), '2', 'the recorded undo restores the setting');
+  });
+
   it('the daemon records a worker that went away, keeps ticking, and stops cleanly', async () => {
     const conn = resolveConnectionConfig({ coordinator: url });
     const ticks: MonitorResult[] = [];

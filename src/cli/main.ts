@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import type { CommonFlags, LoadFlags } from './handlers.js';
 import type { AnalyzeFlags, PlanFlags } from './plan-handlers.js';
-import type { DaemonFlags, MonitorFlags, RebalanceFlags } from './monitor-handlers.js';
+import type { DaemonFlags, MonitorFlags, RebalanceFlags, TuneFlags } from './monitor-handlers.js';
 
 // Handlers load on demand: `--help` and every command pay only for what they use.
 const handlers = () => import('./handlers.js');
@@ -102,6 +102,11 @@ connectionOptions(program.command('rebalance')
   .option('--dry-run', 'print the plan, move nothing')
   .option('--table <table>', "only this table's colocation group"))
   .action(async (flags: RebalanceFlags) => (await monitorHandlers()).runRebalance(flags));
+
+connectionOptions(program.command('tune')
+  .description('size worker settings (max_parallel_workers_per_gather, work_mem) from node capacity and predicted load')
+  .option('--apply', 'ALTER SYSTEM and reload on the workers (each change recorded with its undo)'))
+  .action(async (flags: TuneFlags) => (await monitorHandlers()).runTune(flags));
 
 connectionOptions(program.command('migrate')
   .description('create or upgrade the adaptive_load metadata schema on the coordinator'))

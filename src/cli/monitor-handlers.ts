@@ -3,6 +3,7 @@ import { migrate } from '../metadata/migrate.js';
 import { monitorOnce, type MonitorResult } from '../monitor/monitor.js';
 import { startDaemon } from '../monitor/daemon.js';
 import { rebalance } from '../allocate/rebalance.js';
+import { tuneWorkers } from '../allocate/worker-settings.js';
 import { connectionInput, fail, withCoordinator, type CommonFlags } from './handlers.js';
 
 export interface MonitorFlags extends CommonFlags {
@@ -76,6 +77,29 @@ export async function runRebalance(flags: RebalanceFlags): Promise<void> {
     else {
       if (r.moves.length === 0) process.stdout.write('balanced: the rebalancer found no move worth making\n');
       for (const m of r.moves) process.stdout.write(`${flags.dryRun ? 'would move' : 'moved'} shard ${m.shardId} of ${m.table}: ${m.from} -> ${m.to}\n`);
+    }
+  } catch (err) {
+    fail(flags, err);
+  }
+}
+
+export interface TuneFlags extends CommonFlags {
+  apply?: boolean;
+}
+
+export async function runTune(flags: TuneFlags): Promise<void> {
+  try {
+    const conn = resolveConnectionConfig(connectionInput(flags));
+    const changes = await withCoordinator(flags, async (db) => {
+      await migrate(db);
+      return tuneWorkers(db, conn, flags.apply ?? false);
+    });
+    if (flags.json) process.stdout.write(`${JSON.stringify({ applied: flags.apply ?? false, changes })}\n`);
+    else {
+      if (changes.length === 0) process.stdout.write('worker settings already match the predicted load\n');
+      for (const c of changes) {
+        process.stdout.write(`${flags.apply ? 'set' : 'would set'} ${c.name} on ${c.node}: ${c.from} -> ${c.to} (${c.reason}); undo: ${c.undo}\n`);
+      }
     }
   } catch (err) {
     fail(flags, err);
