@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import type { CommonFlags, LoadFlags } from './handlers.js';
 import type { AnalyzeFlags, PlanFlags } from './plan-handlers.js';
 import type { DaemonFlags, MonitorFlags, RebalanceFlags, TuneFlags } from './monitor-handlers.js';
+import type { ReportFlags } from './report-handler.js';
 
 // Handlers load on demand: `--help` and every command pay only for what they use.
 const handlers = () => import('./handlers.js');
@@ -107,6 +108,15 @@ connectionOptions(program.command('tune')
   .description('size worker settings (max_parallel_workers_per_gather, work_mem) from node capacity and predicted load')
   .option('--apply', 'ALTER SYSTEM and reload on the workers (each change recorded with its undo)'))
   .action(async (flags: TuneFlags) => (await monitorHandlers()).runTune(flags));
+
+program.command('report')
+  .description('per table: layout, size and load per node, hot shards, predicted vs actual load, loads, actions, recommendations')
+  .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'html', 'markdown']).default('text'))
+  .option('--out <file>', 'write to this file instead of stdout')
+  .option('--table <table>', 'only this table')
+  .option('--coordinator <url>', 'coordinator URL (default: DATABASE_URL, then PG* variables)')
+  .option('--config <file>', 'JSON file with coordinator and nodeMap')
+  .action(async (flags: ReportFlags) => (await import('./report-handler.js')).runReport(flags));
 
 connectionOptions(program.command('migrate')
   .description('create or upgrade the adaptive_load metadata schema on the coordinator'))

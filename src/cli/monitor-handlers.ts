@@ -58,6 +58,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<void> {
       onTick: (r) => (flags.json ? process.stdout.write(`${JSON.stringify(r)}\n`) : log(monitorText(r).trimEnd())),
       onError: (e) => log(`tick failed, retrying next tick: ${e.message}`),
       onStandby: () => log('another daemon holds the lock; standing by'),
+      log,
     });
     log(`daemon started (schedule ${flags.schedule ?? '*/5 * * * *'})`);
     await daemon.stopped;

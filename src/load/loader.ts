@@ -38,6 +38,8 @@ export interface LoadOptions extends CopyFormatInput {
   /** Input path, `-` for stdin; `.gz` is decompressed. */
   file: string;
   connection?: ConnectionInput;
+  /** An already resolved connection config (the daemon's); takes precedence over `connection`. */
+  resolvedConnection?: ConnectionConfig;
   /** Whether line 1 is a header. Default 'auto': a header when it names the table's columns. */
   header?: HeaderMode;
   /** The table columns the input's fields hold, in order. Default: the header's, or all columns. */
@@ -112,7 +114,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
   const started = performance.now();
   const format = resolveCopyFormat(options);
   const originalSource = inputSource(options.file);
-  const conn = resolveConnectionConfig(options.connection ?? {});
+  const conn = options.resolvedConnection ?? resolveConnectionConfig(options.connection ?? {});
   const notices: string[] = [];
   const notice = (m: string) => {
     notices.push(m);

@@ -4,6 +4,7 @@ import type { ConnectionConfig } from '../connect/config.js';
 import { connectCoordinator } from '../connect/coordinator.js';
 import { InvalidConfigurationError } from '../errors.js';
 import { monitorOnce, type MonitorOptions, type MonitorResult } from './monitor.js';
+import { startRequestListener, type RequestListener } from './request-runner.js';
 
 /** Advisory lock (namespace, key) held by the daemon that acts; others stand by. */
 const DAEMON_LOCK: [number, number] = [0x43414c, 0];
@@ -14,6 +15,9 @@ export interface DaemonOptions extends MonitorOptions {
   onTick?: (r: MonitorResult) => void;
   onError?: (e: Error) => void;
   onStandby?: () => void;
+  /** Also run loads and rebalances requested from SQL (adaptive_load.requests). Default true. */
+  requests?: boolean;
+  log?: (m: string) => void;
 }
 
 export interface Daemon {
@@ -55,6 +59,7 @@ export async function startDaemon(conn: ConnectionConfig, options: DaemonOptions
     }
   };
 
+  const requests: RequestListener | undefined = options.requests === false ? undefined : await startRequestListener(conn, options.log);
   const task = schedule(expr, () => {
     running = running.then(tick);
     return running;
@@ -65,6 +70,7 @@ export async function startDaemon(conn: ConnectionConfig, options: DaemonOptions
     stopping = true;
     await task.stop();
     await running;
+    await requests?.stop();
     if (db) {
       await db.query('SELECT pg_advisory_unlock_all()').catch(() => {});
       await db.end().catch(() => {});

@@ -183,10 +183,11 @@ async function adviseOn(db: pg.Client, shardList: { shardId: string; table: stri
     const share = next.get(s.shardId) ?? 0;
     if (share <= fair) continue;
     const nodeId = (await db.query<{ nodeid: number }>("SELECT nodeid FROM pg_dist_node WHERE nodename || ':' || nodeport = $1", [s.node])).rows[0]?.nodeid;
-    const tenant = tracking ? (await db.query<{ attribute: string }>(
+    const single = (await db.query<{ one: boolean }>('SELECT shardminvalue = shardmaxvalue AS one FROM pg_dist_shard WHERE shardid = $1', [s.shardId])).rows[0]?.one;
+    const tenant = !single && tracking ? (await db.query<{ attribute: string }>(
       'SELECT attribute FROM citus_stat_tenants WHERE colocation_id = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = $1::regclass) ORDER BY query_count_in_this_period DESC LIMIT 1',
       [s.table]).catch(() => ({ rows: [] as { attribute: string }[] }))).rows[0]?.attribute : undefined;
-    advice.push({
+    if (!single) advice.push({
       kind: 'isolate-tenant',
       detail: `shard ${s.shardId} of ${s.table} is predicted to take ${(share * 100).toFixed(0)}% of the load, more than a whole node's fair `
         + `${(fair * 100).toFixed(0)}%: no placement balances it. ${tenant ? `Isolate tenant ${tenant} into its own shard` : "Find its hottest tenant (set citus.stat_tenants_track = 'all') and isolate it"}, `

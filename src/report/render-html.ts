@@ -1,0 +1,78 @@
+import type { ReportData, TableReport } from './report-data.js';
+import { bytes, pct } from './format.js';
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** Horizontal bars per node: size (bytes) and predicted load share. */
+function nodeBars(t: TableReport): string {
+  const rowH = 26;
+  const h = t.nodes.length * rowH * 2 + 30;
+  const maxBytes = Math.max(1, ...t.nodes.map((n) => n.bytes));
+  const bars = t.nodes.map((n, i) => {
+    const y = 20 + i * rowH * 2;
+    const wSize = Math.round((n.bytes / maxBytes) * 360);
+    const wLoad = Math.round((n.predictedLoad ?? 0) * 360);
+    return `<text x="0" y="${y + 14}" class="l">${esc(n.node)}</text>
+<rect x="180" y="${y}" width="${wSize}" height="18" fill="#4e79a7"><title>${esc(bytes(n.bytes))}</title></rect>
+<text x="${186 + wSize}" y="${y + 14}" class="v">${esc(bytes(n.bytes))}</text>
+<rect x="180" y="${y + rowH - 4}" width="${wLoad}" height="18" fill="#f28e2b"><title>${pct(n.predictedLoad)}</title></rect>
+<text x="${186 + wLoad}" y="${y + rowH + 10}" class="v">${pct(n.predictedLoad)} predicted load</text>`;
+  }).join('\n');
+  return `<svg viewBox="0 0 640 ${h}" width="640" height="${h}" role="img" aria-label="size and predicted load per node">${bars}
+<text x="180" y="12" class="v"><tspan fill="#4e79a7">■</tspan> size <tspan fill="#f28e2b">■</tspan> predicted share of load</text></svg>`;
+}
+
+/** Predicted and actual load share of each node over the recorded windows. */
+function overTime(r: ReportData): string {
+  const windows = r.windows.filter((w) => w.nodes.length);
+  if (windows.length === 0) return '<p>No monitoring windows yet: run <code>citus-adaptive-load monitor --once</code> or the daemon.</p>';
+  const nodes = [...new Set(windows.flatMap((w) => w.nodes.map((n) => n.node)))];
+  const W = 820;
+  const H = 240;
+  const x = (i: number) => 40 + (windows.length === 1 ? 280 : (i / (windows.length - 1)) * 580);
+  const y = (v: number) => 210 - v * 190;
+  const colors = ['#4e79a7', '#e15759', '#59a14f', '#b07aa1', '#76b7b2'];
+  const lines = nodes.map((node, k) => {
+    const color = colors[k % colors.length]!;
+    const pts = (pick: (n: { predictedShare: number | null; actualShare: number }) => number | null) => windows
+      .map((w, i) => { const n = w.nodes.find((m) => m.node === node); const v = n ? pick(n) : null; return v === null ? null : `${x(i).toFixed(1)},${y(v).toFixed(1)}`; })
+      .filter((p): p is string => p !== null).join(' ');
+    return `<polyline points="${pts((n) => n.actualShare)}" fill="none" stroke="${color}" stroke-width="2.5"/>
+<polyline points="${pts((n) => n.predictedShare)}" fill="none" stroke="${color}" stroke-width="2" stroke-dasharray="6 4"/>
+<text x="630" y="${30 + k * 18}" fill="${color}" class="v">■ ${esc(node)}</text>`;
+  }).join('\n');
+  const axis = [0, 0.25, 0.5, 0.75, 1].map((v) => `<line x1="40" x2="620" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/><text x="4" y="${y(v) + 4}" class="v">${v * 100}%</text>`).join('');
+  return `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="predicted and actual load share per node over time">${axis}${lines}
+<text x="40" y="235" class="v">solid: actual share, dashed: predicted (${windows.length} windows)</text></svg>`;
+}
+
+/** One self-contained page: inline CSS and SVG, nothing fetched from the network. */
+export function renderHtml(r: ReportData): string {
+  const tables = r.tables.map((t) => `<section><h2>${esc(t.table)}</h2>
+<p>${esc(t.kind)}${t.distributionColumn ? ` by <code>${esc(t.distributionColumn)}</code>` : ''}, ${t.shardCount} shards${t.colocatedWith.length ? `, colocated with ${t.colocatedWith.map((c) => `<code>${esc(c)}</code>`).join(', ')}` : ''}.
+Size skew (busiest/mean node): <b class="${t.sizeSkew > 1.25 ? 'warn' : 'ok'}">${t.sizeSkew.toFixed(2)}</b>.</p>
+${nodeBars(t)}
+${t.hotShards.length ? `<p>Hot shards: ${t.hotShards.map((h) => `${esc(h.shardId)} (${pct(h.predictedShare)} on ${esc(h.node)})`).join(', ')}</p>` : ''}
+${t.isolatedTenants.length ? `<p>Isolated tenants: ${t.isolatedTenants.map(esc).join(', ')}</p>` : ''}</section>`).join('\n');
+  const loads = r.loads.map((l) => `<tr><td>${l.jobId}</td><td>${esc(l.table)}</td><td class="${l.status === 'committed' ? 'ok' : 'warn'}">${esc(l.status)}</td><td>${l.rows ?? '-'}</td><td>${esc(l.path ?? '-')}${l.reason ? ` <small>(${esc(l.reason)})</small>` : ''}</td><td>${l.seconds?.toFixed(2) ?? '-'}</td></tr>`).join('');
+  const actions = r.actions.map((a) => `<li>${esc(a.takenAt)} <b>${esc(a.kind)}</b> ${esc(a.detail)}</li>`).join('');
+  const recs = r.recommendations.map((x) => `<li>${esc(x.detail)}<pre>${esc(x.sql)}</pre></li>`).join('');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>citus-adaptive-load report</title>
+<style>
+body{font:15px/1.45 system-ui,sans-serif;margin:24px auto;max-width:980px;color:#222;background:#fff}
+h1{font-size:24px}h2{font-size:19px;border-bottom:1px solid #ddd;padding-bottom:4px}
+table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left}
+code,pre{background:#f4f4f4;padding:2px 4px}pre{padding:8px;white-space:pre-wrap}
+.l{font-size:13px;fill:#222}.v{font-size:12px;fill:#555}.ok{color:#2a7d2a}.warn{color:#b03a2e}
+</style></head><body>
+<h1>citus-adaptive-load report</h1><p>Generated ${esc(r.generatedAt)}.</p>
+${tables || '<p>No Citus tables.</p>'}
+<section><h2>Predicted vs actual load</h2>${overTime(r)}
+${r.windows.length ? `<p>Latest MAPE: ${r.windows[r.windows.length - 1]!.mape?.toFixed(3) ?? 'n/a'}</p>` : ''}</section>
+<section><h2>Loads</h2>${loads ? `<table><tr><th>job</th><th>table</th><th>status</th><th>rows</th><th>path</th><th>seconds</th></tr>${loads}</table>` : '<p>None yet.</p>'}</section>
+<section><h2>Actions</h2>${actions ? `<ul>${actions}</ul>` : '<p>None yet.</p>'}</section>
+<section><h2>Recommendations</h2>${recs ? `<ul>${recs}</ul>` : '<p>Nothing to recommend.</p>'}</section>
+</body></html>
+`;
+}

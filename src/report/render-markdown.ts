@@ -1,0 +1,37 @@
+import type { ReportData } from './report-data.js';
+import { bytes, pct } from './format.js';
+
+const cell = (s: string) => s.replace(/\|/g, '\\|');
+
+export function renderMarkdown(r: ReportData): string {
+  const out: string[] = [`# citus-adaptive-load report`, '', `Generated ${r.generatedAt}.`, ''];
+  for (const t of r.tables) {
+    out.push(`## ${t.table}`, '', `${t.kind}${t.distributionColumn ? ` by \`${t.distributionColumn}\`` : ''}, ${t.shardCount} shards`
+      + `${t.colocatedWith.length ? `, colocated with ${t.colocatedWith.map((c) => `\`${c}\``).join(', ')}` : ''}; size skew ${t.sizeSkew.toFixed(2)}.`, '');
+    out.push('| node | shards | size | predicted load |', '| --- | ---: | ---: | ---: |');
+    for (const n of t.nodes) out.push(`| ${cell(n.node)} | ${n.shards} | ${bytes(n.bytes)} | ${pct(n.predictedLoad)} |`);
+    out.push('');
+    if (t.hotShards.length) out.push(`Hot shards: ${t.hotShards.map((h) => `${h.shardId} (${pct(h.predictedShare)}, ${h.node})`).join(', ')}.`, '');
+    if (t.isolatedTenants.length) out.push(`Isolated tenants: ${t.isolatedTenants.join(', ')}.`, '');
+  }
+  if (r.windows.length) {
+    out.push('## Predicted vs actual load', '', '| window end | MAPE | nodes (predicted / actual) |', '| --- | ---: | --- |');
+    for (const w of r.windows) out.push(`| ${w.to} | ${w.mape === null ? '-' : w.mape.toFixed(3)} | ${w.nodes.map((n) => `${n.node}: ${pct(n.predictedShare)} / ${pct(n.actualShare)}`).join('; ')} |`);
+    out.push('');
+  }
+  if (r.loads.length) {
+    out.push('## Loads', '', '| job | table | status | rows | path | seconds |', '| ---: | --- | --- | ---: | --- | ---: |');
+    for (const l of r.loads) out.push(`| ${l.jobId} | ${cell(l.table)} | ${l.status} | ${l.rows ?? '-'} | ${l.path ?? '-'}${l.reason ? ` (${cell(l.reason)})` : ''} | ${l.seconds?.toFixed(2) ?? '-'} |`);
+    out.push('');
+  }
+  if (r.actions.length) {
+    out.push('## Actions', '');
+    for (const a of r.actions) out.push(`- ${a.takenAt} **${a.kind}** ${cell(a.detail)}${a.undo ? ` (undo: \`${a.undo.split('\n').filter((x) => !x.startsWith('--')).join(' ')}\`)` : ''}`);
+    out.push('');
+  }
+  if (r.recommendations.length) {
+    out.push('## Recommendations', '');
+    for (const rec of r.recommendations) out.push(`- ${rec.detail}`, '', '  ```sql', `  ${rec.sql}`, '  ```');
+  }
+  return `${out.join('\n').trimEnd()}\n`;
+}

@@ -1,0 +1,49 @@
+import type { ReportData } from './report-data.js';
+import { bytes, fit, pct, wrap } from './format.js';
+
+const WIDTH = 80;
+
+/** A report for an 80-column terminal. */
+export function renderText(r: ReportData): string {
+  const out: string[] = [`citus-adaptive-load report, ${r.generatedAt}`, ''];
+  for (const t of r.tables) {
+    out.push(fit(`${t.table}: ${t.kind}${t.distributionColumn ? ` by ${t.distributionColumn}` : ''}, ${t.shardCount} shards`
+      + `${t.colocatedWith.length ? `, colocated with ${t.colocatedWith.join(', ')}` : ''}`, WIDTH));
+    out.push(`  ${'node'.padEnd(24)} ${'shards'.padStart(6)} ${'size'.padStart(11)} ${'predicted load'.padStart(15)}`);
+    for (const n of t.nodes) {
+      out.push(`  ${fit(n.node, 24).padEnd(24)} ${String(n.shards).padStart(6)} ${bytes(n.bytes).padStart(11)} ${pct(n.predictedLoad).padStart(15)}`);
+    }
+    out.push(`  size skew (busiest/mean): ${t.sizeSkew.toFixed(2)}`);
+    for (const h of t.hotShards.slice(0, 3)) out.push(fit(`  hot shard ${h.shardId} on ${h.node}: ${pct(h.predictedShare)} of predicted load`, WIDTH));
+    if (t.isolatedTenants.length) out.push(fit(`  isolated tenants: ${t.isolatedTenants.join(', ')}`, WIDTH));
+    out.push('');
+  }
+  if (r.windows.length) {
+    out.push('prediction error over time (MAPE per window)');
+    for (const w of r.windows.slice(-10)) {
+      const bar = w.mape === null ? '' : '#'.repeat(Math.min(40, Math.round(w.mape * 40)));
+      out.push(`  ${w.to.slice(0, 19)}  ${(w.mape === null ? '   -' : w.mape.toFixed(3)).padStart(6)}  ${bar}`);
+    }
+    out.push('');
+  }
+  if (r.loads.length) {
+    out.push('recent loads');
+    for (const l of r.loads.slice(0, 10)) {
+      out.push(fit(`  #${l.jobId} ${l.status.padEnd(11)} ${fit(l.table, 20).padEnd(20)} ${String(l.rows ?? '-').padStart(10)} rows ${l.path ?? ''}`, WIDTH));
+    }
+    out.push('');
+  }
+  if (r.actions.length) {
+    out.push('actions');
+    for (const a of r.actions.slice(0, 10)) out.push(fit(`  ${a.takenAt.slice(0, 19)} ${a.kind}: ${a.detail}`, WIDTH));
+    out.push('');
+  }
+  if (r.recommendations.length) {
+    out.push('recommendations');
+    for (const rec of r.recommendations) {
+      out.push(...wrap(rec.detail, WIDTH, '  - '));
+      out.push(...wrap(rec.sql, WIDTH, '    '));
+    }
+  }
+  return `${out.map((l) => fit(l, WIDTH)).join('\n').trimEnd()}\n`;
+}

@@ -1,0 +1,117 @@
+import type { Queryable } from '../connect/queryable.js';
+
+/** Everything a DBA report shows, gathered once; every renderer works from this. */
+export interface ReportData {
+  readonly generatedAt: string;
+  readonly tables: TableReport[];
+  readonly windows: { windowId: number; from: string; to: string; mape: number | null; nodes: { node: string; predictedShare: number | null; actualShare: number }[] }[];
+  readonly loads: { jobId: number; table: string; source: string; path: string | null; reason: string | null; status: string; rows: number | null; seconds: number | null; startedAt: string }[];
+  readonly actions: { takenAt: string; kind: string; detail: string; undo: string | null }[];
+  readonly recommendations: { detail: string; sql: string }[];
+}
+
+export interface TableReport {
+  readonly table: string;
+  readonly kind: string;
+  readonly distributionColumn: string | null;
+  readonly shardCount: number;
+  readonly colocatedWith: string[];
+  readonly nodes: { node: string; shards: number; bytes: number; predictedLoad: number | null }[];
+  /** Busiest over mean node, by bytes. */
+  readonly sizeSkew: number;
+  readonly hotShards: { shardId: string; node: string; predictedShare: number }[];
+  readonly isolatedTenants: string[];
+}
+
+/** An action as a sentence (moves and setting changes), falling back to its JSON. */
+function describeAction(kind: string, detail: unknown): string {
+  const d = detail as Record<string, string>;
+  if (kind === 'move' && d.shardId) return `shard ${d.shardId} of ${d.table} moved from ${d.from} to ${d.to}`;
+  if (kind === 'setting' && d.name) return `${d.name} on ${d.node}: ${d.from} -> ${d.to} (${d.reason})`;
+  return JSON.stringify(detail);
+}
+
+export async function collectReport(db: Queryable, table?: string): Promise<ReportData> {
+  const citus = (await db.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).rowCount === 1;
+  const tables = !citus ? { rows: [] as { t: string; kind: string; col: string | null; colocationid: number }[] } : await db.query<{ t: string; kind: string; col: string | null; colocationid: number }>(
+    `SELECT logicalrelid::regclass::text AS t,
+            CASE WHEN partmethod = 'h' THEN 'distributed' WHEN repmodel = 't' THEN 'reference' ELSE 'citus local' END AS kind,
+            CASE WHEN partkey IS NULL THEN NULL ELSE column_to_column_name(logicalrelid, partkey) END AS col, colocationid
+       FROM pg_dist_partition WHERE $1::regclass IS NULL OR logicalrelid = $1::regclass ORDER BY 1`, [table ?? null]);
+  const result: TableReport[] = [];
+  for (const t of tables.rows) {
+    const nodes = await db.query<{ node: string; shards: number; bytes: string; predicted: number | null }>(
+      `SELECT cs.nodename || ':' || cs.nodeport AS node, count(*)::int AS shards, sum(cs.shard_size)::text AS bytes,
+              sum(p.predicted_share) AS predicted
+         FROM citus_shards cs LEFT JOIN adaptive_load.shard_predictions p ON p.shard_id = cs.shardid
+        WHERE cs.table_name = $1::regclass GROUP BY 1 ORDER BY 1`, [t.t]);
+    const colocated = await db.query<{ t: string }>(
+      'SELECT logicalrelid::regclass::text AS t FROM pg_dist_partition WHERE colocationid = $1 AND logicalrelid <> $2::regclass ORDER BY 1', [t.colocationid, t.t]);
+    const hot = await db.query<{ shard_id: string; node: string; share: number }>(
+      `SELECT p.shard_id::text, cs.nodename || ':' || cs.nodeport AS node, p.predicted_share AS share
+         FROM adaptive_load.shard_predictions p JOIN citus_shards cs ON cs.shardid = p.shard_id
+        WHERE cs.table_name = $1::regclass ORDER BY p.predicted_share DESC LIMIT 5`, [t.t]);
+    const profile = await db.query<{ isolate: string[] | null }>(
+      `SELECT ARRAY(SELECT jsonb_array_elements_text(profile->'isolate')) AS isolate FROM adaptive_load.profiles
+        WHERE table_name IN ($1, split_part($1, '.', 2)) AND applied ORDER BY created_at DESC LIMIT 1`, [t.t]);
+    const bytes = nodes.rows.map((n) => Number(n.bytes));
+    const mean = bytes.reduce((a, b) => a + b, 0) / Math.max(1, bytes.length);
+    result.push({
+      table: t.t,
+      kind: t.kind,
+      distributionColumn: t.col,
+      shardCount: nodes.rows.reduce((a, n) => a + n.shards, 0) / (t.kind === 'reference' ? Math.max(1, nodes.rows.length) : 1),
+      colocatedWith: colocated.rows.map((r) => r.t),
+      nodes: nodes.rows.map((n) => ({ node: n.node, shards: n.shards, bytes: Number(n.bytes), predictedLoad: n.predicted })),
+      sizeSkew: mean > 0 ? Math.max(...bytes) / mean : 1,
+      hotShards: hot.rows.filter((h) => h.share > 2 / Math.max(1, nodes.rows.reduce((a, n) => a + n.shards, 0))).map((h) => ({ shardId: h.shard_id, node: h.node, predictedShare: h.share })),
+      isolatedTenants: profile.rows[0]?.isolate ?? [],
+    });
+  }
+  const windows = await db.query<{ window_id: string; from_at: Date; to_at: Date; mape: number | null; nodes: ReportData['windows'][number]['nodes'] }>(
+    'SELECT window_id::text, from_at, to_at, mape, nodes FROM adaptive_load.windows ORDER BY window_id DESC LIMIT 50');
+  const loads = await db.query<{ job_id: string; table_name: string; source: string; load_path: string | null; path_reason: string | null; status: string; rows_loaded: string | null; seconds: number | null; started_at: Date }>(
+    `SELECT job_id::text, table_name, source, load_path, path_reason, status, rows_loaded::text, seconds, started_at FROM adaptive_load.loads
+      WHERE $1::text IS NULL OR table_name IN ($1, 'public.' || $1) ORDER BY job_id DESC LIMIT 20`, [table ?? null]);
+  const actions = await db.query<{ taken_at: Date; kind: string; detail: unknown; undo_sql: string | null }>(
+    'SELECT taken_at, kind, detail, undo_sql FROM adaptive_load.actions_taken LIMIT 20');
+  const recommendations: ReportData['recommendations'] = [];
+  for (const t of result) {
+    const loads = t.nodes.map((n) => n.predictedLoad ?? 0);
+    const meanLoad = loads.reduce((a, b) => a + b, 0) / Math.max(1, loads.length);
+    const loadSkew = meanLoad > 0 ? Math.max(...loads) / meanLoad : 1;
+    if (t.kind === 'distributed' && loadSkew > 1.25) {
+      recommendations.push({ detail: `${t.table}: the busiest node is predicted to take ${loadSkew.toFixed(2)}x the mean load; rebalance by predicted load`,
+        sql: `SELECT rebalance_table_shards('${t.table}', rebalance_strategy => 'adaptive_load', shard_transfer_mode => 'block_writes');` });
+    }
+    const fair = 1 / Math.max(1, t.nodes.length);
+    for (const h of t.hotShards.filter((x) => x.predictedShare > fair)) {
+      const single = (await db.query<{ one: boolean }>('SELECT shardminvalue = shardmaxvalue AS one FROM pg_dist_shard WHERE shardid = $1', [h.shardId])).rows[0]?.one;
+      const nodeId = (await db.query<{ nodeid: number }>("SELECT nodeid FROM pg_dist_node WHERE nodename || ':' || nodeport = $1", [h.node])).rows[0]?.nodeid;
+      recommendations.push(single
+        ? { detail: `${t.table}: shard ${h.shardId} holds a single tenant and is predicted to take ${(h.predictedShare * 100).toFixed(0)}% of the load (a node's fair share is ${(fair * 100).toFixed(0)}%): give its node more capacity (scale it up) and record it`,
+            sql: `INSERT INTO adaptive_load.node_capacity VALUES (${nodeId ?? '<node id>'}, ${(h.predictedShare / fair).toFixed(2)}) ON CONFLICT (node_id) DO UPDATE SET capacity = EXCLUDED.capacity;` }
+        : { detail: `${t.table}: shard ${h.shardId} alone is predicted to take ${(h.predictedShare * 100).toFixed(0)}% of the load (more than a node's fair ${(fair * 100).toFixed(0)}%): isolate its hottest tenant`,
+            sql: `SELECT isolate_tenant_to_new_shard('${t.table}', '<tenant>', 'CASCADE', shard_transfer_mode => 'block_writes');` });
+    }
+  }
+  const advice = !citus ? { rows: [] as { table_name: string; col: string; cur: string | null; reason: string }[] } : await db.query<{ table_name: string; col: string; cur: string | null; reason: string }>(
+    `SELECT p.table_name, p.distribution_column AS col, column_to_column_name(d.logicalrelid, d.partkey) AS cur, p.reasons->>0 AS reason
+       FROM adaptive_load.current_profiles p JOIN pg_dist_partition d ON d.logicalrelid = to_regclass(p.table_name)
+      WHERE NOT p.applied AND p.kind = 'distributed' AND d.partmethod = 'h'`);
+  for (const a of advice.rows) {
+    if (a.cur !== a.col) {
+      recommendations.push({ detail: `${a.table_name} is distributed by ${a.cur}; a fresh profile chooses ${a.col} (${a.reason})`,
+        sql: `SELECT alter_distributed_table('${a.table_name}', distribution_column => '${a.col}');` });
+    }
+  }
+  return {
+    generatedAt: new Date().toISOString(),
+    tables: result,
+    windows: windows.rows.reverse().map((w) => ({ windowId: Number(w.window_id), from: w.from_at.toISOString(), to: w.to_at.toISOString(), mape: w.mape, nodes: w.nodes })),
+    loads: loads.rows.map((l) => ({ jobId: Number(l.job_id), table: l.table_name, source: l.source, path: l.load_path, reason: l.path_reason, status: l.status,
+      rows: l.rows_loaded === null ? null : Number(l.rows_loaded), seconds: l.seconds, startedAt: l.started_at.toISOString() })),
+    actions: actions.rows.map((a) => ({ takenAt: a.taken_at.toISOString(), kind: a.kind, detail: describeAction(a.kind, a.detail), undo: a.undo_sql })),
+    recommendations,
+  };
+}
