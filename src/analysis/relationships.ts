@@ -120,6 +120,21 @@ function compatible(inferred: InferredType, pgType: string): { type: string; val
   return undefined;
 }
 
+/**
+ * Containment in a dense integer key proves little: any small number is "in" ids 1..900. A real
+ * reference spreads over the key's range; a measure (amounts, counts) sits in a corner of it. So
+ * integer values count as evidence only if they span at least half of the key's range.
+ */
+export async function spansKeyRange(db: Queryable, table: string, column: string, values: readonly string[]): Promise<boolean> {
+  const nums = values.map((v) => Number(v)).filter((v) => Number.isFinite(v));
+  if (nums.length === 0) return false;
+  const r = await db.query<{ lo: string | null; hi: string | null }>(`SELECT min(${quoteIdent(column)})::text AS lo, max(${quoteIdent(column)})::text AS hi FROM ${table}`);
+  const lo = Number(r.rows[0]?.lo);
+  const hi = Number(r.rows[0]?.hi);
+  if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi <= lo) return true;
+  return (Math.max(...nums) - Math.min(...nums)) >= 0.5 * (hi - lo);
+}
+
 function singular(name: string): string {
   return name.replace(/ies$/, 'y').replace(/s$/, '');
 }
@@ -156,7 +171,9 @@ export async function findRelationships(
   for (const col of columns) {
     const values = distinctSamples[col.name] ?? [];
     if (values.length < 2 || col.nullFraction > 0.5) continue;
-    const probe = values.slice(0, 500);
+    // An evenly spread subset: the first values in sample order all come from the file's start.
+    const step = Math.max(1, Math.floor(values.length / 500));
+    const probe = values.filter((_, i) => i % step === 0).slice(0, 500);
     for (const t of tables) {
       const targets = new Map<string, string>();
       for (const k of t.keyColumns) targets.set(k.column, k.type);
@@ -178,6 +195,7 @@ export async function findRelationships(
           continue; // values that do not parse as the column's type are not contained in it
         }
         const containment = r.rows[0]!.n / probe.length;
+        if (containment >= 0.9 && cmp.type !== 'text' && /int/.test(cmp.type) && !(await spansKeyRange(db, `${schema}.${rel}`, refColumn, valid))) continue;
         if (containment >= 0.9) {
           add({ column: col.name, references: { table: t.name, column: refColumn }, evidence: 'values', containment,
             colocatable: t.kind === 'hash' && t.distributionColumn === refColumn, referencedKind: t.kind, referencedRows: t.estimatedRows });
