@@ -7,7 +7,7 @@
  *   (c) expert: distributed by customer_id, colocated with customers.
  * Also prints sampling + planning time for the 140 MB file and one ten times larger.
  *
- *   npm run bench:layout [-- --seconds 10 --clients 4]
+ *   npm run bench:layout [-- --seconds 6 --rounds 3 --clients 4]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
@@ -18,7 +18,8 @@ import { parseArgs } from 'node:util';
 import { citusUnavailableReason, LocalCluster, withClient } from '../scripts/local-cluster.js';
 import { generateOrdersCsv, ORDERS_DDL } from '../scripts/generate-orders.js';
 
-const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, clients: { type: 'string', default: '4' }, rows: { type: 'string', default: '2000000' } } });
+const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '6' }, clients: { type: 'string', default: '4' }, rows: { type: 'string', default: '2000000' }, rounds: { type: 'string', default: '3' } } });
+const ROUNDS = Number(args.rounds);
 const SECONDS = Number(args.seconds);
 const CLIENTS = Number(args.clients);
 const ROWS = Number(args.rows);
@@ -84,13 +85,22 @@ async function main(): Promise<void> {
     cli(['--table', 'orders_expert', '--coordinator', url, file]);
     await withClient(url, (c) => c.query('ANALYZE orders_tool; ANALYZE orders_naive; ANALYZE orders_expert'));
 
+    // Three rounds, layouts interleaved within each (the machine is shared and noisy): medians.
+    const layouts = [['(a) tool', 'orders_tool'], ['(b) naive', 'orders_naive'], ['(c) expert', 'orders_expert']] as const;
+    const runs: Record<string, { point: number[]; join: number[] }> = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [label, table] of layouts) {
+        runs[label] ??= { point: [], join: [] };
+        runs[label]!.point.push(pgbench(url, pointScript(table), dir, `${table}-point`));
+        runs[label]!.join.push(pgbench(url, joinScript(table), dir, `${table}-join`));
+      }
+    }
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
     const results: Record<string, { point: number; join: number }> = {};
-    for (const [label, table] of [['(a) tool', 'orders_tool'], ['(b) naive', 'orders_naive'], ['(c) expert', 'orders_expert']] as const) {
-      results[label] = {
-        point: pgbench(url, pointScript(table), dir, `${table}-point`),
-        join: pgbench(url, joinScript(table), dir, `${table}-join`),
-      };
-      console.log(`${label.padEnd(11)} point aggregate ${results[label]!.point.toFixed(1).padStart(9)} tps | tenant join ${results[label]!.join.toFixed(2).padStart(9)} tps`);
+    for (const [label] of layouts) {
+      results[label] = { point: median(runs[label]!.point), join: median(runs[label]!.join) };
+      console.log(`${label.padEnd(11)} point aggregate ${results[label]!.point.toFixed(1).padStart(9)} tps | tenant join ${results[label]!.join.toFixed(2).padStart(9)} tps `
+        + `(medians of ${ROUNDS}; runs ${runs[label]!.point.map((x) => x.toFixed(0)).join('/')} and ${runs[label]!.join.map((x) => x.toFixed(1)).join('/')})`);
     }
     const a = results['(a) tool']!;
     const b = results['(b) naive']!;
