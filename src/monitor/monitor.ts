@@ -3,6 +3,7 @@ import type { ConnectionConfig } from '../connect/config.js';
 import { takeLoadSnapshot } from '../allocate/load-snapshot.js';
 import { fitWeights, mape, predictShares, shares, type ModelWeights, type ShardFeatures, type TrainingRow } from '../allocate/load-model.js';
 import { rebalance } from '../allocate/rebalance.js';
+import { quoteLiteral } from '../connect/sql.js';
 
 export interface NodeComparison {
   readonly node: string;
@@ -146,7 +147,7 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
       const [fromHost, fromPort] = [m.from.slice(0, m.from.lastIndexOf(':')), m.from.slice(m.from.lastIndexOf(':') + 1)];
       await db.query('INSERT INTO adaptive_load.actions (kind, detail, outcome, undo_sql) VALUES ($1, $2, $3, $4)',
         ['move', JSON.stringify({ ...m, windowId }), 'done',
-          `SELECT citus_move_shard_placement(${m.shardId}, '${toHost}', ${toPort}, '${fromHost}', ${fromPort}, 'block_writes')`]);
+          `SELECT citus_move_shard_placement(${Number(m.shardId)}, ${quoteLiteral(toHost)}, ${Number(toPort)}, ${quoteLiteral(fromHost)}, ${Number(fromPort)}, 'block_writes')`]);
     }
     if (result.moves.length === 0) actions.push({ kind: 'none', detail: 'the rebalancer found no move that improves the predicted balance' });
   }
@@ -192,7 +193,7 @@ async function adviseOn(db: pg.Client, shardList: { shardId: string; table: stri
       detail: `shard ${s.shardId} of ${s.table} is predicted to take ${(share * 100).toFixed(0)}% of the load, more than a whole node's fair `
         + `${(fair * 100).toFixed(0)}%: no placement balances it. ${tenant ? `Isolate tenant ${tenant} into its own shard` : "Find its hottest tenant (set citus.stat_tenants_track = 'all') and isolate it"}, `
         + 'or give its node more capacity.',
-      ...(tenant ? { sql: `SELECT isolate_tenant_to_new_shard('${s.table}', '${tenant.replace(/'/g, "''")}', 'CASCADE', shard_transfer_mode => 'block_writes')` } : {}),
+      ...(tenant ? { sql: `SELECT isolate_tenant_to_new_shard(${quoteLiteral(s.table)}, ${quoteLiteral(tenant)}, 'CASCADE', shard_transfer_mode => 'block_writes')` } : {}),
     });
     if (nodeId !== undefined) {
       const capacity = Math.min(4, Math.max(1.25, share / fair)).toFixed(2);

@@ -1,4 +1,5 @@
 import type { Queryable } from '../connect/queryable.js';
+import { quoteLiteral } from '../connect/sql.js';
 
 /** Everything a DBA report shows, gathered once; every renderer works from this. */
 export interface ReportData {
@@ -82,7 +83,7 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
     const loadSkew = meanLoad > 0 ? Math.max(...loads) / meanLoad : 1;
     if (t.kind === 'distributed' && loadSkew > 1.25) {
       recommendations.push({ detail: `${t.table}: the busiest node is predicted to take ${loadSkew.toFixed(2)}x the mean load; rebalance by predicted load`,
-        sql: `SELECT rebalance_table_shards('${t.table}', rebalance_strategy => 'adaptive_load', shard_transfer_mode => 'block_writes');` });
+        sql: `SELECT rebalance_table_shards(${quoteLiteral(t.table)}, rebalance_strategy => 'adaptive_load', shard_transfer_mode => 'block_writes');` });
     }
     const fair = 1 / Math.max(1, t.nodes.length);
     for (const h of t.hotShards.filter((x) => x.predictedShare > fair)) {
@@ -92,7 +93,7 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
         ? { detail: `${t.table}: shard ${h.shardId} holds a single tenant and is predicted to take ${(h.predictedShare * 100).toFixed(0)}% of the load (a node's fair share is ${(fair * 100).toFixed(0)}%): give its node more capacity (scale it up) and record it`,
             sql: `INSERT INTO adaptive_load.node_capacity VALUES (${nodeId ?? '<node id>'}, ${(h.predictedShare / fair).toFixed(2)}) ON CONFLICT (node_id) DO UPDATE SET capacity = EXCLUDED.capacity;` }
         : { detail: `${t.table}: shard ${h.shardId} alone is predicted to take ${(h.predictedShare * 100).toFixed(0)}% of the load (more than a node's fair ${(fair * 100).toFixed(0)}%): isolate its hottest tenant`,
-            sql: `SELECT isolate_tenant_to_new_shard('${t.table}', '<tenant>', 'CASCADE', shard_transfer_mode => 'block_writes');` });
+            sql: `SELECT isolate_tenant_to_new_shard(${quoteLiteral(t.table)}, '<tenant>', 'CASCADE', shard_transfer_mode => 'block_writes');` });
     }
   }
   const advice = !citus ? { rows: [] as { table_name: string; col: string; cur: string | null; reason: string }[] } : await db.query<{ table_name: string; col: string; cur: string | null; reason: string }>(
@@ -102,7 +103,7 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
   for (const a of advice.rows) {
     if (a.cur !== a.col) {
       recommendations.push({ detail: `${a.table_name} is distributed by ${a.cur}; a fresh profile chooses ${a.col} (${a.reason})`,
-        sql: `SELECT alter_distributed_table('${a.table_name}', distribution_column => '${a.col}');` });
+        sql: `SELECT alter_distributed_table(${quoteLiteral(a.table_name)}, distribution_column => ${quoteLiteral(a.col)});` });
     }
   }
   return {
