@@ -36,7 +36,7 @@ describe('Citus suite: predicted load, rebalancing, daemon', { skip }, () => {
   };
 
   before(async () => {
-    cluster = await LocalCluster.start({ workers: 2, citus: true });
+    cluster = await LocalCluster.start({ workers: 2, citus: true, settings: { 'citus.stat_tenants_track': "'all'" } });
     url = cluster.coordinator.url;
     await sql('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
     await sql('CREATE TABLE events (tenant_id bigint NOT NULL, event_id bigint, payload text)');
@@ -77,13 +77,19 @@ describe('Citus suite: predicted load, rebalancing, daemon', { skip }, () => {
     const planned = (dry.json as { moves: { shardId: string }[] }).moves;
     assert.ok(planned.length > 0, 'the strategy should plan moves for a skewed prediction');
     assert.ok(!planned.some((m) => m.shardId === hotShard), 'the hot shard stays; the others move away from it');
-    const placementBefore = (await sql('SELECT count(*)::int AS n FROM citus_shards')).rows[0].n;
+    const placementBefore = (await sql("SELECT count(*)::int AS n FROM citus_shards WHERE table_name = 'events'::regclass")).rows[0].n;
     assert.equal(placementBefore, 16, 'dry run moves nothing');
 
     await workload(3000);
     const acted = await monitor(['--rebalance']);
     assert.ok(acted.mape !== null && acted.mape < 0.3, `MAPE ${acted.mape}`);
     assert.ok(acted.actions.some((a) => a.kind === 'move'), JSON.stringify(acted.actions));
+    // The hot tenant drew most of its shard's queries and the shard more than a node's share: isolated.
+    if (acted.shards.find((s) => s.shardId === hotShard)!.nextPredictedShare > 0.5) {
+      assert.ok(acted.actions.some((a) => a.kind === 'isolate' && /isolated tenant 1 of events/.test(a.detail)), JSON.stringify(acted.actions));
+      const alone = await sql("SELECT shardminvalue = shardmaxvalue AS alone FROM pg_dist_shard WHERE shardid = get_shard_id_for_distribution_column('events', 1)");
+      assert.equal(alone.rows[0].alone, true);
+    }
     const recorded = await sql("SELECT count(*)::int AS n FROM adaptive_load.actions WHERE kind = 'move' AND undo_sql LIKE 'SELECT citus_move_shard_placement%'");
     assert.ok(recorded.rows[0].n > 0);
     await workload(3000);
@@ -120,6 +126,24 @@ describe('Citus suite: predicted load, rebalancing, daemon', { skip }, () => {
       for (const stmt of (undo.rows[0].undo_sql as string).split('\n').filter((l) => !l.startsWith('--'))) await c.query(stmt);
     });
     assert.equal(await setting(), '2', 'the recorded undo restores the setting');
+  });
+
+  it('monitor --rebalance isolates a tenant whose shard would overload any node it sits on', async () => {
+    await sql('CREATE TABLE visits (site_id bigint NOT NULL, path text)');
+    await sql("SELECT create_distributed_table('visits', 'site_id', shard_count => 8, colocate_with => 'none')");
+    await sql("INSERT INTO visits SELECT 1 + g % 200, '/p/' || g FROM generate_series(1, 20000) g");
+    await monitor();
+    await withClient(url, async (c) => {
+      for (let i = 0; i < 2500; i++) await c.query('SELECT count(*) FROM visits WHERE site_id = $1', [i % 5 === 0 ? 2 + (i % 150) : 5]);
+    });
+    const acted = await monitor(['--rebalance']);
+    const isolation = acted.actions.find((a) => a.kind === 'isolate');
+    assert.ok(isolation && /isolated tenant 5 of visits/.test(isolation.detail), JSON.stringify(acted.actions));
+    const alone = await sql("SELECT shardminvalue = shardmaxvalue AS alone FROM pg_dist_shard WHERE shardid = get_shard_id_for_distribution_column('visits', 5)");
+    assert.equal(alone.rows[0].alone, true);
+    const recorded = await sql("SELECT detail->>'tenant' AS t FROM adaptive_load.actions WHERE kind = 'isolate'");
+    assert.deepEqual(recorded.rows.map((r) => r.t), ['5']);
+    assert.equal(Number((await sql('SELECT count(*) AS n FROM visits')).rows[0].n), 20000);
   });
 
   it('the daemon records a worker that went away, keeps ticking, and stops cleanly', async () => {

@@ -61,6 +61,17 @@ describe('SQL interface, requests and reports', () => {
       }
       assert.equal(row?.status, 'failed');
       assert.match(row!.error!, /\/nonexistent\/orders\.csv: no such file/);
+      if (cluster.citus) {
+        const rb = (await sql('SELECT adaptive_load.request_rebalance(NULL, true) AS id')).rows[0].id as string;
+        for (let i = 0; i < 200; i++) {
+          row = (await sql('SELECT status, outcome, error, started_at, finished_at FROM adaptive_load.requests WHERE request_id = $1', [rb])).rows[0];
+          if (row?.status === 'done' || row?.status === 'failed') break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.equal(row?.status, 'done', row?.error ?? 'rebalance request not finished');
+        assert.ok(Array.isArray((row!.outcome as unknown as { moves: unknown[] }).moves));
+        assert.equal((row!.outcome as unknown as { applied: boolean }).applied, false, 'a dry run moves nothing');
+      }
     } finally {
       await listener.stop();
     }

@@ -138,7 +138,10 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
 
   const actions: { kind: string; detail: string }[] = [];
   const predictedImbalance = busiestOverMean(nodeNext);
-  if (options.rebalance && predictedImbalance > (options.threshold ?? 1.1)) {
+  // A shard hotter than a whole node stays hot wherever it goes: first split its hottest tenant off.
+  const isolated = options.rebalance ? await isolateOverloadingTenants(db, shardList, next, fair, windowId) : [];
+  actions.push(...isolated);
+  if (options.rebalance && (predictedImbalance > (options.threshold ?? 1.1) || isolated.length > 0)) {
     const result = await rebalance(db, { dryRun: false });
     for (const m of result.moves) {
       const detail = `moved shard ${m.shardId} of ${m.table} from ${m.from} to ${m.to} (predicted busiest/mean ${predictedImbalance.toFixed(2)})`;
@@ -215,6 +218,42 @@ async function adviseOn(db: pg.Client, shardList: { shardId: string; table: stri
     }
   });
   return advice;
+}
+
+/**
+ * Isolates the tenant that draws most of the queries of a shard predicted to take more than a
+ * node's fair share, when Citus tracks tenants (citus.stat_tenants_track = 'all'). The shard is
+ * split so that tenant gets a shard of its own, which the rebalancer can then place alone.
+ * Citus cannot merge shards back, so there is no undo.
+ */
+async function isolateOverloadingTenants(db: pg.Client, shardList: { shardId: string; table: string; node: string }[],
+  next: Map<string, number>, fair: number, windowId: number): Promise<{ kind: string; detail: string }[]> {
+  const tracking = await db.query<{ v: string | null }>("SELECT current_setting('citus.stat_tenants_track', true) AS v");
+  if (tracking.rows[0]?.v !== 'all') return [];
+  const done: { kind: string; detail: string }[] = [];
+  for (const s of shardList) {
+    const share = next.get(s.shardId) ?? 0;
+    if (share <= fair) continue;
+    const single = (await db.query<{ one: boolean }>('SELECT shardminvalue = shardmaxvalue AS one FROM pg_dist_shard WHERE shardid = $1', [s.shardId])).rows[0]?.one;
+    if (single) continue;
+    const tenants = await db.query<{ tenant: string; q: number }>(
+      `SELECT tenant_attribute AS tenant, (query_count_in_this_period + query_count_in_last_period)::float8 AS q
+         FROM citus_stat_tenants
+        WHERE colocation_id = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = $1::regclass)
+          AND get_shard_id_for_distribution_column($1::regclass, tenant_attribute) = $2
+        ORDER BY q DESC`, [s.table, s.shardId]);
+    const total = tenants.rows.reduce((a, t) => a + t.q, 0);
+    const top = tenants.rows[0];
+    // Isolation helps only if one tenant is most of the shard's load.
+    if (!top || total === 0 || top.q / total < 0.5) continue;
+    await db.query("SELECT isolate_tenant_to_new_shard($1::regclass, $2::text, 'CASCADE', shard_transfer_mode => 'block_writes')", [s.table, top.tenant]);
+    const detail = `isolated tenant ${top.tenant} of ${s.table} (${((top.q / total) * 100).toFixed(0)}% of the queries of shard ${s.shardId}, `
+      + `predicted at ${(share * 100).toFixed(0)}% of all load, more than a node's fair ${(fair * 100).toFixed(0)}%)`;
+    await db.query('INSERT INTO adaptive_load.actions (kind, detail, outcome, undo_sql) VALUES ($1, $2, $3, NULL)',
+      ['isolate', JSON.stringify({ table: s.table, tenant: top.tenant, shardId: s.shardId, windowId }), 'done']);
+    done.push({ kind: 'isolate', detail });
+  }
+  return done;
 }
 
 /** Actual shares per shard for every recorded window with activity, oldest first. */
