@@ -77,11 +77,6 @@ export class RowScanner {
     return this.eol === 'crlf' ? CRLF_BYTES : LF_BYTES;
   }
 
-  /** The physical line number at which the next row starts. */
-  get currentLine(): number {
-    return this.line;
-  }
-
   push(chunk: Buffer, sink: RowSink): void {
     if (this.finished) return;
     let buf = chunk;
