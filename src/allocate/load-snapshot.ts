@@ -1,6 +1,6 @@
 import { parse } from 'libpg-query';
 import pg from 'pg';
-import type { ConnectionConfig } from '../connect/config.js';
+import { parseNodeLabel, type ConnectionConfig } from '../connect/config.js';
 import type { Queryable } from '../connect/queryable.js';
 import { toDatabaseError } from '../errors.js';
 
@@ -92,8 +92,7 @@ export async function takeLoadSnapshot(coordinator: pg.Client, conn: ConnectionC
   const unreachable: { node: string; error: string }[] = [];
   const parsed = new Map<string, string[]>();
   for (const node of nodes) {
-    const [host, port] = [node.slice(0, node.lastIndexOf(':')), Number(node.slice(node.lastIndexOf(':') + 1))];
-    const client = new pg.Client({ ...conn.workerConfig({ host, port }), application_name: 'citus-adaptive-load monitor' });
+    const client = new pg.Client({ ...conn.workerConfig(parseNodeLabel(node)), application_name: 'citus-adaptive-load monitor' });
     client.on('error', () => {});
     let rows: StatRow[];
     try {

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { ConnectionConfig } from '../connect/config.js';
+import { parseNodeLabel, type ConnectionConfig } from '../connect/config.js';
 import type { Queryable } from '../connect/queryable.js';
 import { quoteLiteral } from '../connect/sql.js';
 import { toDatabaseError } from '../errors.js';
@@ -57,8 +57,7 @@ export async function tuneWorkers(db: Queryable, conn: ConnectionConfig, apply: 
   for (const l of loads) {
     const fair = l.capacity / totalCapacity;
     const hot = l.predictedShare > fair * 1.1;
-    const [host, port] = [l.node.slice(0, l.node.lastIndexOf(':')), Number(l.node.slice(l.node.lastIndexOf(':') + 1))];
-    const client = new pg.Client({ ...conn.workerConfig({ host, port }), application_name: 'citus-adaptive-load tune' });
+    const client = new pg.Client({ ...conn.workerConfig(parseNodeLabel(l.node)), application_name: 'citus-adaptive-load tune' });
     client.on('error', () => {});
     try {
       await client.connect();

@@ -52,6 +52,18 @@ export interface Distribution {
   readonly shards: ShardInfo[];
 }
 
+/** True when the shard's hash range is a single value: it holds exactly one tenant. */
+export async function isSingleTenantShard(db: Queryable, shardId: string): Promise<boolean> {
+  const r = await db.query<{ one: boolean }>('SELECT shardminvalue = shardmaxvalue AS one FROM pg_dist_shard WHERE shardid = $1', [shardId]);
+  return r.rows[0]?.one ?? false;
+}
+
+/** pg_dist_node's id for a node known by its `host:port` label. */
+export async function nodeIdOf(db: Queryable, label: string): Promise<number | undefined> {
+  const r = await db.query<{ nodeid: number }>("SELECT nodeid FROM pg_dist_node WHERE nodename || ':' || nodeport = $1", [label]);
+  return r.rows[0]?.nodeid;
+}
+
 export async function citusVersion(db: Queryable): Promise<string | undefined> {
   const r = await db.query<{ extversion: string }>("SELECT extversion FROM pg_extension WHERE extname = 'citus'");
   return r.rows[0]?.extversion;

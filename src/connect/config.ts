@@ -31,6 +31,12 @@ export interface ConnectionConfig {
   describe(config: ClientConfig): string;
 }
 
+/** The address in a `host:port` node label (hosts may contain ':' themselves, as IPv6 does). */
+export function parseNodeLabel(label: string): NodeAddress {
+  const at = label.lastIndexOf(':');
+  return { host: label.slice(0, at), port: Number(label.slice(at + 1)) };
+}
+
 function parseNodeMapEntry(entry: string): [string, NodeAddress] {
   const m = /^(.+):(\d+)=(.+):(\d+)$/.exec(entry.trim());
   if (!m) {

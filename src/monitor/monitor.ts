@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import type { ConnectionConfig } from '../connect/config.js';
+import { parseNodeLabel, type ConnectionConfig } from '../connect/config.js';
+import { isSingleTenantShard, nodeIdOf } from '../citus/catalog.js';
 import { takeLoadSnapshot } from '../allocate/load-snapshot.js';
 import { fitWeights, mape, predictShares, shares, type ModelWeights, type ShardFeatures, type TrainingRow } from '../allocate/load-model.js';
 import { rebalance } from '../allocate/rebalance.js';
@@ -146,11 +147,11 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
     for (const m of result.moves) {
       const detail = `moved shard ${m.shardId} of ${m.table} from ${m.from} to ${m.to} (predicted busiest/mean ${predictedImbalance.toFixed(2)})`;
       actions.push({ kind: 'move', detail });
-      const [toHost, toPort] = [m.to.slice(0, m.to.lastIndexOf(':')), m.to.slice(m.to.lastIndexOf(':') + 1)];
-      const [fromHost, fromPort] = [m.from.slice(0, m.from.lastIndexOf(':')), m.from.slice(m.from.lastIndexOf(':') + 1)];
+      const to = parseNodeLabel(m.to);
+      const from = parseNodeLabel(m.from);
       await db.query('INSERT INTO adaptive_load.actions (kind, detail, outcome, undo_sql) VALUES ($1, $2, $3, $4)',
         ['move', JSON.stringify({ ...m, windowId }), 'done',
-          `SELECT citus_move_shard_placement(${Number(m.shardId)}, ${quoteLiteral(toHost)}, ${Number(toPort)}, ${quoteLiteral(fromHost)}, ${Number(fromPort)}, 'block_writes')`]);
+          `SELECT citus_move_shard_placement(${Number(m.shardId)}, ${quoteLiteral(to.host)}, ${to.port}, ${quoteLiteral(from.host)}, ${from.port}, 'block_writes')`]);
     }
     if (result.moves.length === 0) actions.push({ kind: 'none', detail: 'the rebalancer found no move that improves the predicted balance' });
   }
@@ -186,8 +187,8 @@ async function adviseOn(db: pg.Client, shardList: { shardId: string; table: stri
   for (const s of shardList) {
     const share = next.get(s.shardId) ?? 0;
     if (share <= fair) continue;
-    const nodeId = (await db.query<{ nodeid: number }>("SELECT nodeid FROM pg_dist_node WHERE nodename || ':' || nodeport = $1", [s.node])).rows[0]?.nodeid;
-    const single = (await db.query<{ one: boolean }>('SELECT shardminvalue = shardmaxvalue AS one FROM pg_dist_shard WHERE shardid = $1', [s.shardId])).rows[0]?.one;
+    const nodeId = await nodeIdOf(db, s.node);
+    const single = await isSingleTenantShard(db, s.shardId);
     const tenant = !single && tracking ? (await db.query<{ attribute: string }>(
       'SELECT attribute FROM citus_stat_tenants WHERE colocation_id = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = $1::regclass) ORDER BY query_count_in_this_period DESC LIMIT 1',
       [s.table]).catch(() => ({ rows: [] as { attribute: string }[] }))).rows[0]?.attribute : undefined;
@@ -234,8 +235,7 @@ async function isolateOverloadingTenants(db: pg.Client, shardList: { shardId: st
   for (const s of shardList) {
     const share = next.get(s.shardId) ?? 0;
     if (share <= fair) continue;
-    const single = (await db.query<{ one: boolean }>('SELECT shardminvalue = shardmaxvalue AS one FROM pg_dist_shard WHERE shardid = $1', [s.shardId])).rows[0]?.one;
-    if (single) continue;
+    if (await isSingleTenantShard(db, s.shardId)) continue;
     const tenants = await db.query<{ tenant: string; q: number }>(
       `SELECT tenant_attribute AS tenant, (query_count_in_this_period + query_count_in_last_period)::float8 AS q
          FROM citus_stat_tenants

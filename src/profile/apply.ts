@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { parseNodeLabel } from '../connect/config.js';
 import { quoteIdent } from '../connect/sql.js';
 import { TargetTableError, toDatabaseError } from '../errors.js';
 import type { ShardingProfile } from './sharding-profile.js';
@@ -84,7 +85,7 @@ export async function applyProfile(db: pg.Client, profile: ShardingProfile, tabl
     }
     const here = `${s.nodename}:${s.nodeport}`;
     if (!target || target === here) continue;
-    const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+    const { host, port } = parseNodeLabel(target);
     await run("SELECT citus_move_shard_placement($1, $2, $3, $4, $5, 'block_writes')", [s.shardid, s.nodename, s.nodeport, host, port]);
   }
   return { statements, notes };

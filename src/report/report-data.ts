@@ -1,5 +1,6 @@
 import type { Queryable } from '../connect/queryable.js';
 import { quoteLiteral } from '../connect/sql.js';
+import { isSingleTenantShard, nodeIdOf } from '../citus/catalog.js';
 
 /** Everything a DBA report shows, gathered once; every renderer works from this. */
 export interface ReportData {
@@ -87,8 +88,8 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
     }
     const fair = 1 / Math.max(1, t.nodes.length);
     for (const h of t.hotShards.filter((x) => x.predictedShare > fair)) {
-      const single = (await db.query<{ one: boolean }>('SELECT shardminvalue = shardmaxvalue AS one FROM pg_dist_shard WHERE shardid = $1', [h.shardId])).rows[0]?.one;
-      const nodeId = (await db.query<{ nodeid: number }>("SELECT nodeid FROM pg_dist_node WHERE nodename || ':' || nodeport = $1", [h.node])).rows[0]?.nodeid;
+      const single = await isSingleTenantShard(db, h.shardId);
+      const nodeId = await nodeIdOf(db, h.node);
       recommendations.push(single
         ? { detail: `${t.table}: shard ${h.shardId} holds a single tenant and is predicted to take ${(h.predictedShare * 100).toFixed(0)}% of the load (a node's fair share is ${(fair * 100).toFixed(0)}%): give its node more capacity (scale it up) and record it`,
             sql: `INSERT INTO adaptive_load.node_capacity VALUES (${nodeId ?? '<node id>'}, ${(h.predictedShare / fair).toFixed(2)}) ON CONFLICT (node_id) DO UPDATE SET capacity = EXCLUDED.capacity;` }
