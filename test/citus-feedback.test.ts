@@ -133,9 +133,15 @@ describe('Citus suite: predicted load, rebalancing, daemon', { skip }, () => {
     await sql("SELECT create_distributed_table('visits', 'site_id', shard_count => 8, colocate_with => 'none')");
     await sql("INSERT INTO visits SELECT 1 + g % 200, '/p/' || g FROM generate_series(1, 20000) g");
     await monitor();
-    await withClient(url, async (c) => {
+    const visitsWorkload = () => withClient(url, async (c) => {
       for (let i = 0; i < 2500; i++) await c.query('SELECT count(*) FROM visits WHERE site_id = $1', [i % 5 === 0 ? 2 + (i % 150) : 5]);
     });
+    await visitsWorkload();
+    // Without --rebalance the same finding is advice that names the tenant and the SQL to isolate it.
+    const advised = await monitor();
+    assert.ok(advised.advice.some((a) => a.kind === 'isolate-tenant' && /Isolate tenant 5 into its own shard/.test(a.detail)
+      && /isolate_tenant_to_new_shard\('visits', '5'/.test(a.sql ?? '')), JSON.stringify(advised.advice));
+    await visitsWorkload();
     const acted = await monitor(['--rebalance']);
     const isolation = acted.actions.find((a) => a.kind === 'isolate');
     assert.ok(isolation && /isolated tenant 5 of visits/.test(isolation.detail), JSON.stringify(acted.actions));

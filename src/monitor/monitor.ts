@@ -189,9 +189,7 @@ async function adviseOn(db: pg.Client, shardList: { shardId: string; table: stri
     if (share <= fair) continue;
     const nodeId = await nodeIdOf(db, s.node);
     const single = await isSingleTenantShard(db, s.shardId);
-    const tenant = !single && tracking ? (await db.query<{ attribute: string }>(
-      'SELECT attribute FROM citus_stat_tenants WHERE colocation_id = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = $1::regclass) ORDER BY query_count_in_this_period DESC LIMIT 1',
-      [s.table]).catch(() => ({ rows: [] as { attribute: string }[] }))).rows[0]?.attribute : undefined;
+    const tenant = !single && tracking ? (await hottestTenant(db, s.table, s.shardId))?.tenant : undefined;
     if (!single) advice.push({
       kind: 'isolate-tenant',
       detail: `shard ${s.shardId} of ${s.table} is predicted to take ${(share * 100).toFixed(0)}% of the load, more than a whole node's fair `
@@ -222,6 +220,22 @@ async function adviseOn(db: pg.Client, shardList: { shardId: string; table: stri
 }
 
 /**
+ * The tenant drawing the most queries of a shard, and its share of the shard's queries, from
+ * citus_stat_tenants (needs citus.stat_tenants_track = 'all').
+ */
+async function hottestTenant(db: pg.Client, table: string, shardId: string): Promise<{ tenant: string; share: number } | undefined> {
+  const tenants = await db.query<{ tenant: string; q: number }>(
+    `SELECT tenant_attribute AS tenant, (query_count_in_this_period + query_count_in_last_period)::float8 AS q
+       FROM citus_stat_tenants
+      WHERE colocation_id = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = $1::regclass)
+        AND get_shard_id_for_distribution_column($1::regclass, tenant_attribute) = $2
+      ORDER BY q DESC`, [table, shardId]);
+  const total = tenants.rows.reduce((a, t) => a + t.q, 0);
+  const top = tenants.rows[0];
+  return top && total > 0 ? { tenant: top.tenant, share: top.q / total } : undefined;
+}
+
+/**
  * Isolates the tenant that draws most of the queries of a shard predicted to take more than a
  * node's fair share, when Citus tracks tenants (citus.stat_tenants_track = 'all'). The shard is
  * split so that tenant gets a shard of its own, which the rebalancer can then place alone.
@@ -236,18 +250,11 @@ async function isolateOverloadingTenants(db: pg.Client, shardList: { shardId: st
     const share = next.get(s.shardId) ?? 0;
     if (share <= fair) continue;
     if (await isSingleTenantShard(db, s.shardId)) continue;
-    const tenants = await db.query<{ tenant: string; q: number }>(
-      `SELECT tenant_attribute AS tenant, (query_count_in_this_period + query_count_in_last_period)::float8 AS q
-         FROM citus_stat_tenants
-        WHERE colocation_id = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = $1::regclass)
-          AND get_shard_id_for_distribution_column($1::regclass, tenant_attribute) = $2
-        ORDER BY q DESC`, [s.table, s.shardId]);
-    const total = tenants.rows.reduce((a, t) => a + t.q, 0);
-    const top = tenants.rows[0];
+    const top = await hottestTenant(db, s.table, s.shardId);
     // Isolation helps only if one tenant is most of the shard's load.
-    if (!top || total === 0 || top.q / total < 0.5) continue;
+    if (!top || top.share < 0.5) continue;
     await db.query("SELECT isolate_tenant_to_new_shard($1::regclass, $2::text, 'CASCADE', shard_transfer_mode => 'block_writes')", [s.table, top.tenant]);
-    const detail = `isolated tenant ${top.tenant} of ${s.table} (${((top.q / total) * 100).toFixed(0)}% of the queries of shard ${s.shardId}, `
+    const detail = `isolated tenant ${top.tenant} of ${s.table} (${(top.share * 100).toFixed(0)}% of the queries of shard ${s.shardId}, `
       + `predicted at ${(share * 100).toFixed(0)}% of all load, more than a node's fair ${(fair * 100).toFixed(0)}%)`;
     await db.query('INSERT INTO adaptive_load.actions (kind, detail, outcome, undo_sql) VALUES ($1, $2, $3, NULL)',
       ['isolate', JSON.stringify({ table: s.table, tenant: top.tenant, shardId: s.shardId, windowId }), 'done']);
