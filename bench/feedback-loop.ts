@@ -44,7 +44,9 @@ SELECT count(*), sum(length(payload)) FROM events WHERE tenant_id = :t;
 function show(label: string, r: MonitorResult): void {
   console.log(`${label}: busiest/mean worker load ${r.imbalance.actual.toFixed(2)}${r.mape === null ? '' : `, MAPE ${r.mape.toFixed(3)} (shards ${r.shardMape?.toFixed(3)})`}`);
   for (const n of r.nodes) {
-    console.log(`  ${n.node.padEnd(20)} predicted ${n.predictedShare === null ? '   -  ' : `${(n.predictedShare * 100).toFixed(1).padStart(5)}%`}  actual ${(n.actualShare * 100).toFixed(1).padStart(5)}%`);
+    const l = n.live;
+    const live = l ? `  busy ${(l.busyMs / 1000).toFixed(1)} s, ${l.xactsPerSecond.toFixed(0)} xact/s, host CPU ${l.host?.cpuBusy == null ? '-' : `${(l.host.cpuBusy * 100).toFixed(0)}%`}, capacity ${l.capacity.toFixed(2)}` : '';
+    console.log(`  ${n.node.padEnd(20)} predicted ${n.predictedShare === null ? '   -  ' : `${(n.predictedShare * 100).toFixed(1).padStart(5)}%`}  actual ${(n.actualShare * 100).toFixed(1).padStart(5)}%${live}`);
   }
 }
 

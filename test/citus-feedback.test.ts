@@ -13,6 +13,8 @@ import { migrate } from '../src/metadata/migrate.js';
 import { startDaemon } from '../src/monitor/daemon.js';
 import type { MonitorResult } from '../src/monitor/monitor.js';
 import { runCli } from './support/cli.js';
+import { priorShares } from '../src/allocate/prior.js';
+import { uniformRanges } from '../src/profile/planner.js';
 
 const skip = citusUnavailableReason();
 if (skip) console.log(`Citus feedback suite skipped: ${skip}.`);
@@ -150,6 +152,59 @@ describe('Citus suite: predicted load, rebalancing, daemon', { skip }, () => {
     const recorded = await sql("SELECT detail->>'tenant' AS t FROM adaptive_load.actions WHERE kind = 'isolate'");
     assert.deepEqual(recorded.rows.map((r) => r.t), ['5']);
     assert.equal(Number((await sql('SELECT count(*) AS n FROM visits')).rows[0].n), 20000);
+  });
+
+  it('user statements on no shard lower a node\'s capacity for shards, and the rebalancer plans around them', async () => {
+    const busyWorker = cluster.workers[0]!;
+    const busyLabel = (n: string) => n.endsWith(`:${busyWorker.port}`);
+    await monitor(); // starts the window
+    const even = withClient(url, async (c) => {
+      for (let i = 0; i < 1500; i++) await c.query('SELECT count(*), sum(length(payload)) FROM events WHERE tenant_id = $1', [2 + (i * 7) % 299]);
+    });
+    // Work on the first worker that no shard explains: another application's queries.
+    await withClient(busyWorker.url, async (c) => {
+      for (let i = 0; i < 4; i++) await c.query('SELECT count(*) FROM generate_series(1, 2000000)');
+    });
+    await even;
+    const r = await monitor();
+    const busy = r.nodes.find((n) => busyLabel(n.node))!;
+    const other = r.nodes.find((n) => !busyLabel(n.node))!;
+    assert.ok(busy.live && other.live, JSON.stringify(r.nodes));
+    assert.ok(busy.live.busyMs > 0 && busy.live.xactsPerSecond > 0, JSON.stringify(busy.live));
+    assert.ok(busy.live.host && busy.live.host.cores >= 1, 'the harness may read /proc');
+    assert.ok(busy.live.backgroundShare! > 0.2, `background share ${busy.live.backgroundShare}`);
+    assert.ok(busy.live.loadFactor < 1 && other.live.loadFactor > 1, `factors ${busy.live.loadFactor} / ${other.live.loadFactor}`);
+    const capacity = await sql(`SELECT n.nodeport, adaptive_load.node_capacity(n.nodeid) AS c FROM pg_dist_node n WHERE n.groupid > 0`);
+    const cap = (port: number) => capacity.rows.find((x) => x.nodeport === port)!.c as number;
+    assert.ok(cap(busyWorker.port) < cap(cluster.workers[1]!.port), JSON.stringify(capacity.rows));
+    const metrics = await sql('SELECT count(*)::int AS n FROM adaptive_load.node_metrics WHERE window_id = $1 AND background_ms > 0', [r.windowId]);
+    assert.ok(metrics.rows[0].n >= 1);
+    const dry = await runCli(['rebalance', '--dry-run', '--coordinator', url, '--json']);
+    assert.equal(dry.status, 0, dry.stderr);
+    const moves = (dry.json as { moves: { from: string; to: string }[] }).moves;
+    const off = moves.filter((m) => busyLabel(m.from)).length;
+    const onto = moves.filter((m) => busyLabel(m.to)).length;
+    assert.ok(off > onto, `moves off the busy worker ${off}, onto it ${onto}`);
+    await sql('DELETE FROM adaptive_load.node_observed');
+  });
+
+  it('the prior follows the sharding profile within a table and the coordinator\'s query history across tables', async () => {
+    await sql('CREATE TABLE sessions (user_id bigint NOT NULL, started timestamptz)');
+    await sql("SELECT create_distributed_table('sessions', 'user_id', shard_count => 4, colocate_with => 'none')");
+    await sql('INSERT INTO sessions SELECT g, now() FROM generate_series(1, 20000) g');
+    const planned = uniformRanges(4).map((r, i) => ({ shardIndex: i, hashMin: r.min, hashMax: r.max, rows: 5000, load: i === 0 ? 0.7 : 0.1, node: null }));
+    await sql('INSERT INTO adaptive_load.profiles (table_name, profile) VALUES ($1, $2)',
+      ['sessions', JSON.stringify({ version: 1, table: 'sessions', kind: 'distributed', shards: planned })]);
+    const prior = await withClient(url, (c) => priorShares(c));
+    const sessionShards = (await sql("SELECT shardid::text AS s FROM pg_dist_shard WHERE logicalrelid = 'sessions'::regclass ORDER BY shardminvalue::int")).rows.map((x) => x.s as string);
+    const within = sessionShards.map((id) => prior.get(id)!);
+    assert.ok(within.every((p) => p.source === 'profile'));
+    assert.ok(Math.abs(within[0]!.share / within[1]!.share - 7) < 1e-6, within.map((p) => p.share).join(', '));
+    // events drew every query the coordinator saw; sessions none: it keeps only a size-based tenth.
+    const eventsShards = (await sql("SELECT shardid::text AS s FROM pg_dist_shard WHERE logicalrelid = 'events'::regclass")).rows.map((x) => x.s as string);
+    const total = (ids: string[]) => ids.reduce((a, id) => a + prior.get(id)!.share, 0);
+    assert.ok(total(eventsShards) > 5 * total(sessionShards), `events ${total(eventsShards)} vs sessions ${total(sessionShards)}`);
+    assert.ok(eventsShards.every((id) => prior.get(id)!.source === 'size'));
   });
 
   it('the daemon records a worker that went away, keeps ticking, and stops cleanly', async () => {

@@ -12,7 +12,7 @@ const SHARDS = 32;
 const ids = Array.from({ length: SHARDS }, (_, i) => String(102008 + i));
 // The truth: shard 3 holds the tenant drawing half of all queries; the rest share the other half.
 const truth = ids.map((_, i) => (i === 3 ? 0.5 : 0.5 / (SHARDS - 1)));
-const sizeShare = ids.map(() => 1 / SHARDS);
+const priorShare = ids.map(() => 1 / SHARDS);
 
 function observe(rnd: () => number): number[] {
   return shares(truth.map((t) => t * (0.85 + 0.3 * rnd())));
@@ -23,7 +23,7 @@ describe('load model', () => {
     const rnd = seededRandom('model');
     const windows: number[][] = [];
     const errors: number[] = [];
-    let predicted = new Map(ids.map((id, i) => [id, sizeShare[i]!]));
+    let predicted = new Map(ids.map((id, i) => [id, priorShare[i]!]));
     for (let w = 0; w < 8; w++) {
       const actual = observe(rnd);
       errors.push(mape(ids.map((id, i) => ({ predicted: predicted.get(id)!, actual: truth[i]! })))!);
@@ -31,12 +31,12 @@ describe('load model', () => {
       const rows: TrainingRow[] = [];
       for (let k = 1; k < windows.length; k++) {
         ids.forEach((id, i) => rows.push({
-          features: { shardId: id, sizeShare: sizeShare[i]!, previousShare: windows[k - 2]?.[i] ?? sizeShare[i]!, currentShare: windows[k - 1]![i]! },
+          features: { shardId: id, priorShare: priorShare[i]!, previousShare: windows[k - 2]?.[i] ?? priorShare[i]!, currentShare: windows[k - 1]![i]! },
           nextShare: windows[k]![i]!,
         }));
       }
       const features: ShardFeatures[] = ids.map((id, i) => ({
-        shardId: id, sizeShare: sizeShare[i]!, previousShare: windows[w - 1]?.[i] ?? sizeShare[i]!, currentShare: actual[i]!,
+        shardId: id, priorShare: priorShare[i]!, previousShare: windows[w - 1]?.[i] ?? priorShare[i]!, currentShare: actual[i]!,
       }));
       predicted = predictShares(features, fitWeights(rows));
     }
@@ -53,11 +53,11 @@ describe('load model', () => {
     const even = ids.map(() => 1 / SHARDS);
     const skewed = observe(rnd);
     const rows: TrainingRow[] = ids.map((id, i) => ({
-      features: { shardId: id, sizeShare: sizeShare[i]!, previousShare: sizeShare[i]!, currentShare: even[i]! },
+      features: { shardId: id, priorShare: priorShare[i]!, previousShare: priorShare[i]!, currentShare: even[i]! },
       nextShare: skewed[i]!,
     }));
     const w = fitWeights(rows);
-    const next = predictShares(ids.map((id, i) => ({ shardId: id, sizeShare: sizeShare[i]!, previousShare: even[i]!, currentShare: skewed[i]! })), w);
+    const next = predictShares(ids.map((id, i) => ({ shardId: id, priorShare: priorShare[i]!, previousShare: even[i]!, currentShare: skewed[i]! })), w);
     assert.ok(next.get(ids[3]!)! > 0.3, `hot shard predicted at ${next.get(ids[3]!)}; weights ${JSON.stringify(w)}`);
   });
 

@@ -2,29 +2,30 @@ import { lusolve, multiply, transpose, add, identity, matrix, type Matrix } from
 
 /**
  * The load model: each shard's share of the cluster's load in the next window is predicted from
- * features of the current one. Features per shard: its size share (rows on disk), its load share
- * in the previous window, and in the current window. The weights are fitted by ridge-regularized
- * least squares (mathjs) over consecutive recorded windows, shrunk toward a prior (mostly the
- * latest load, some size) so that little history means little change. Predictions are clamped at 0 and normalized.
+ * features of the current one. Features per shard: its prior share (what the sharding profile and
+ * the coordinator's query history expect of it, else its size; see prior.ts), its load share in
+ * the previous window, and in the current window. The weights are fitted by ridge-regularized
+ * least squares (mathjs) over consecutive recorded windows, shrunk toward prior weights (mostly the
+ * latest load, a little prior share) so that little history means little change. Predictions are clamped at 0 and normalized.
  */
 
 export interface ShardFeatures {
   readonly shardId: string;
-  readonly sizeShare: number;
+  readonly priorShare: number;
   readonly previousShare: number;
   readonly currentShare: number;
 }
 
 export interface ModelWeights {
-  readonly size: number;
+  readonly prior: number;
   readonly previous: number;
   readonly current: number;
   /** How many (features, next-window actual) pairs the fit used; 0 means the prior. */
   readonly trainedOn: number;
 }
 
-/** Persistence with a little size: load shares change slowly, and size covers shards with no history. */
-export const PRIOR: ModelWeights = { size: 0.1, previous: 0, current: 0.9, trainedOn: 0 };
+/** Persistence with a little prior: load shares change slowly, and the prior covers shards with no history. */
+export const PRIOR_WEIGHTS: ModelWeights = { prior: 0.1, previous: 0, current: 0.9, trainedOn: 0 };
 /**
  * Strength of the pull toward the prior. In the units of XᵀX (sums of squared shares: about 0.03
  * per window for 32 even shards, more with skew), one window barely moves the weights; ten move
@@ -44,21 +45,21 @@ export interface TrainingRow {
  * window, say) cannot throw the prediction off.
  */
 export function fitWeights(rows: readonly TrainingRow[]): ModelWeights {
-  if (rows.length === 0) return PRIOR;
-  const X = matrix(rows.map((r) => [r.features.sizeShare, r.features.previousShare, r.features.currentShare]));
+  if (rows.length === 0) return PRIOR_WEIGHTS;
+  const X = matrix(rows.map((r) => [r.features.priorShare, r.features.previousShare, r.features.currentShare]));
   const y = matrix(rows.map((r) => [r.nextShare]));
   const Xt = transpose(X);
   const XtX = add(multiply(Xt, X), multiply(identity(3), SHRINK)) as Matrix;
-  const Xty = add(multiply(Xt, y), multiply(matrix([[PRIOR.size], [PRIOR.previous], [PRIOR.current]]), SHRINK)) as Matrix;
+  const Xty = add(multiply(Xt, y), multiply(matrix([[PRIOR_WEIGHTS.prior], [PRIOR_WEIGHTS.previous], [PRIOR_WEIGHTS.current]]), SHRINK)) as Matrix;
   const w = (lusolve(XtX, Xty) as Matrix).toArray() as number[][];
-  const [size, previous, current] = w.map((row) => row[0]!);
-  if (![size, previous, current].every((v) => Number.isFinite(v))) return PRIOR;
-  return { size: size!, previous: previous!, current: current!, trainedOn: rows.length };
+  const [prior, previous, current] = w.map((row) => row[0]!);
+  if (![prior, previous, current].every((v) => Number.isFinite(v))) return PRIOR_WEIGHTS;
+  return { prior: prior!, previous: previous!, current: current!, trainedOn: rows.length };
 }
 
 /** Predicted next-window share per shard (sums to 1). */
 export function predictShares(features: readonly ShardFeatures[], w: ModelWeights): Map<string, number> {
-  const raw = features.map((f) => Math.max(0, w.size * f.sizeShare + w.previous * f.previousShare + w.current * f.currentShare));
+  const raw = features.map((f) => Math.max(0, w.prior * f.priorShare + w.previous * f.previousShare + w.current * f.currentShare));
   const total = raw.reduce((a, b) => a + b, 0);
   const out = new Map<string, number>();
   features.forEach((f, i) => out.set(f.shardId, total > 0 ? raw[i]! / total : 1 / features.length));

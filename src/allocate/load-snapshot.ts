@@ -3,6 +3,7 @@ import pg from 'pg';
 import { parseNodeLabel, type ConnectionConfig } from '../connect/config.js';
 import type { Queryable } from '../connect/queryable.js';
 import { toDatabaseError } from '../errors.js';
+import { readNodeCounters, type NodeCounters } from './node-metrics.js';
 
 /** A shard of a distributed table and where it lives. */
 export interface ShardLocation {
@@ -26,6 +27,13 @@ export interface LoadSnapshot {
   readonly from: Date;
   readonly to: Date;
   readonly shards: ShardLoad[];
+  /**
+   * Per node, execution time of user statements that named none of its shards (other tables,
+   * other databases): load that stays on the node whatever shards move.
+   */
+  readonly backgroundMs: Map<string, number>;
+  /** Live counters of each node read (pg_stat_database, pg_stat_activity, host). */
+  readonly counters: Map<string, NodeCounters>;
   /** Nodes that could not be read this time (recorded, retried next window). */
   readonly unreachable: { node: string; error: string }[];
 }
@@ -42,14 +50,23 @@ export async function shardLocations(db: Queryable): Promise<ShardLocation[]> {
 }
 
 interface StatRow {
+  dbid: string;
+  here: boolean;
   queryid: string;
   query: string;
   calls: number;
   total: number;
 }
 
+/**
+ * Statements that are not user work on the node: Citus's own (shard moves and copies, 2PC
+ * bookkeeping, metadata sync) and catalog or statistics reads (this monitor's among them). They
+ * are left out of the background load, or a shard move would count against the node it left.
+ */
+const INTERNAL_STATEMENT = /\b(worker_\w+|citus_\w+|master_\w+|assign_distributed_transaction_id|pg_catalog\.|pg_stat_\w+|pg_dist_\w+|pg_settings|pg_read_file|current_setting)\b|^\s*(BEGIN|COMMIT|ROLLBACK|PREPARE TRANSACTION|COMMIT PREPARED|ROLLBACK PREPARED|SET|RESET|SHOW|SAVEPOINT|RELEASE)\b/i;
+
 /** Relations a statement reads or writes, by PostgreSQL's own parser. */
-async function relationsOf(query: string, cache: Map<string, string[]>): Promise<string[]> {
+export async function relationsOf(query: string, cache: Map<string, string[]>): Promise<string[]> {
   const hit = cache.get(query);
   if (hit) return hit;
   let names: string[] = [];
@@ -90,6 +107,8 @@ export async function takeLoadSnapshot(coordinator: pg.Client, conn: ConnectionC
   const nodes = [...new Set(shards.map((s) => s.node))];
   const loads = new Map<string, ShardLoad>();
   const unreachable: { node: string; error: string }[] = [];
+  const counters = new Map<string, NodeCounters>();
+  const backgroundMs = new Map<string, number>();
   const parsed = new Map<string, string[]>();
   for (const node of nodes) {
     const client = new pg.Client({ ...conn.workerConfig(parseNodeLabel(node)), application_name: 'citus-adaptive-load monitor' });
@@ -98,38 +117,44 @@ export async function takeLoadSnapshot(coordinator: pg.Client, conn: ConnectionC
     try {
       await client.connect();
       rows = (await client.query<StatRow>(
-        `SELECT queryid::text, query, calls::int AS calls, total_exec_time AS total FROM pg_stat_statements
-          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND queryid IS NOT NULL`)).rows;
+        // One row per statement and database: the same statement run by several roles is one load.
+        `SELECT dbid::text, dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AS here, queryid::text,
+                min(query) AS query, sum(calls)::float8 AS calls, sum(total_exec_time) AS total
+           FROM pg_stat_statements WHERE queryid IS NOT NULL GROUP BY dbid, queryid`)).rows;
+      counters.set(node, await readNodeCounters(client));
     } catch (err) {
       unreachable.push({ node, error: toDatabaseError(err, node).message });
       continue;
     } finally {
       await client.end().catch(() => {});
     }
-    const before = await coordinator.query<{ queryid: string; calls: string; total_ms: number }>(
-      'SELECT queryid::text, calls::text, total_ms FROM adaptive_load.stat_snapshots WHERE node = $1', [node]);
-    const old = new Map(before.rows.map((r) => [r.queryid, r]));
+    const before = await coordinator.query<{ dbid: string; queryid: string; calls: string; total_ms: number }>(
+      'SELECT dbid::text, queryid::text, calls::text, total_ms FROM adaptive_load.stat_snapshots WHERE node = $1', [node]);
+    const old = new Map(before.rows.map((r) => [`${r.dbid}/${r.queryid}`, r]));
+    let background = 0;
     for (const r of rows) {
-      const o = old.get(r.queryid);
+      const o = old.get(`${r.dbid}/${r.queryid}`);
       const calls = o && Number(o.calls) <= r.calls ? r.calls - Number(o.calls) : r.calls;
       const total = o && o.total_ms <= r.total ? r.total - o.total_ms : r.total;
       if (calls === 0) continue;
-      const targets = (await relationsOf(r.query, parsed)).flatMap((rel) => byRelname.get(`${node}/${rel}`) ?? []);
+      const targets = r.here ? (await relationsOf(r.query, parsed)).flatMap((rel) => byRelname.get(`${node}/${rel}`) ?? []) : [];
+      if (targets.length === 0 && !INTERNAL_STATEMENT.test(r.query)) background += total;
       // A statement touching several shards splits its cost among them.
       for (const s of targets) {
         const cur = loads.get(s.shardId) ?? { shardId: s.shardId, table: s.table, node: s.node, calls: 0, totalMs: 0 };
         loads.set(s.shardId, { ...cur, calls: cur.calls + calls / targets.length, totalMs: cur.totalMs + total / targets.length });
       }
     }
+    backgroundMs.set(node, background);
     await coordinator.query('DELETE FROM adaptive_load.stat_snapshots WHERE node = $1', [node]);
     if (rows.length) {
       await coordinator.query(
-        `INSERT INTO adaptive_load.stat_snapshots (node, queryid, calls, total_ms, taken_at)
-         SELECT $1, q::bigint, c, t, $5 FROM unnest($2::text[], $3::bigint[], $4::float8[]) AS u(q, c, t)`,
-        [node, rows.map((r) => r.queryid), rows.map((r) => r.calls), rows.map((r) => r.total), to]);
+        `INSERT INTO adaptive_load.stat_snapshots (node, dbid, queryid, calls, total_ms, taken_at)
+         SELECT $1, d::oid, q::bigint, c, t, $6 FROM unnest($2::text[], $3::text[], $4::bigint[], $5::float8[]) AS u(d, q, c, t)`,
+        [node, rows.map((r) => r.dbid), rows.map((r) => r.queryid), rows.map((r) => r.calls), rows.map((r) => r.total), to]);
     }
   }
   // Every shard appears, with zero load when nothing touched it.
   const all = shards.map((s) => loads.get(s.shardId) ?? { shardId: s.shardId, table: s.table, node: s.node, calls: 0, totalMs: 0 });
-  return { from, to, shards: all, unreachable };
+  return { from, to, shards: all, backgroundMs, counters, unreachable };
 }

@@ -3,6 +3,7 @@ import { parseNodeLabel, type ConnectionConfig } from '../connect/config.js';
 import type { Queryable } from '../connect/queryable.js';
 import { quoteLiteral } from '../connect/sql.js';
 import { toDatabaseError } from '../errors.js';
+import { readNodeCounters } from './node-metrics.js';
 
 /**
  * The documented set of worker settings the tool sizes from node capacity and predicted load:
@@ -10,9 +11,10 @@ import { toDatabaseError } from '../errors.js';
  * - `max_parallel_workers_per_gather`: 0 on a node predicted above its fair share (parallel
  *   workers would take CPU from the many tenant queries it serves), 2 on the others (spare CPU
  *   makes their multi-shard scans faster).
- * - `work_mem`: memory per sort/hash, sized as a quarter of the node's memory (estimated as four
- *   times shared_buffers, the usual 25% rule) divided by max_connections and scaled by its
- *   capacity; a hot node keeps headroom for concurrency (halved), bounded to 4 MB..256 MB.
+ * - `work_mem`: memory per sort/hash, sized as a quarter of the node's memory (its host's, read
+ *   from /proc/meminfo where the role may; else estimated as four times shared_buffers, the usual
+ *   25% rule) divided by max_connections and scaled by its capacity; a hot node keeps headroom
+ *   for concurrency (halved), bounded to 4 MB..256 MB.
  *
  * Changes are applied only with `apply`: ALTER SYSTEM and pg_reload_conf() on the worker, each
  * recorded in adaptive_load.actions with its reason and the SQL that undoes it.
@@ -64,7 +66,8 @@ export async function tuneWorkers(db: Queryable, conn: ConnectionConfig, apply: 
       const cur = await client.query<{ name: string; setting: string; unit: string | null; source: string }>(
         "SELECT name, setting, unit, source FROM pg_settings WHERE name IN ('max_parallel_workers_per_gather', 'work_mem', 'shared_buffers', 'max_connections')");
       const get = (name: string) => cur.rows.find((r) => r.name === name)!;
-      const memory = parseMemory(get('shared_buffers').setting, get('shared_buffers').unit) * 4;
+      const hostMemory = (await readNodeCounters(client)).host?.memTotalBytes;
+      const memory = hostMemory ?? parseMemory(get('shared_buffers').setting, get('shared_buffers').unit) * 4;
       const perQuery = (memory * 0.25 * l.capacity) / Number(get('max_connections').setting) / (hot ? 2 : 1);
       const workMemMb = Math.round(Math.min(256, Math.max(4, perQuery / (1024 * 1024))));
       const share = `${(l.predictedShare * 100).toFixed(0)}% of predicted load (fair ${(fair * 100).toFixed(0)}%)`;
@@ -73,7 +76,7 @@ export async function tuneWorkers(db: Queryable, conn: ConnectionConfig, apply: 
           reason: hot ? `${share}: keep its CPU for the many tenant queries, not parallel workers for one`
             : `${share}: spare CPU makes multi-shard scans faster with parallel workers` },
         { name: 'work_mem', to: `${workMemMb}MB`,
-          reason: `a quarter of about ${(memory / 1024 ** 3).toFixed(1)} GB (4x shared_buffers) over max_connections, capacity ${l.capacity}${hot ? ', halved for concurrency on a hot node' : ''}` },
+          reason: `a quarter of ${(memory / 1024 ** 3).toFixed(1)} GB (${hostMemory ? "the host's memory" : '4x shared_buffers'}) over max_connections, capacity ${l.capacity}${hot ? ', halved for concurrency on a hot node' : ''}` },
       ];
       for (const w of want) {
         const c = get(w.name);

@@ -24,8 +24,12 @@ export interface RebalanceFlags extends CommonFlags {
 const pct = (x: number | null) => (x === null ? '   -' : `${(x * 100).toFixed(1).padStart(5)}%`);
 
 export function monitorText(r: MonitorResult): string {
-  const lines = [`window ${r.window.from} .. ${r.window.to}`, 'node                       predicted   actual'];
-  for (const n of r.nodes) lines.push(`  ${n.node.padEnd(24)} ${pct(n.predictedShare)}  ${pct(n.actualShare)}`);
+  const lines = [`window ${r.window.from} .. ${r.window.to}`, 'node                       predicted   actual   busy s  xact/s  capacity  host cpu'];
+  for (const n of r.nodes) {
+    const l = n.live;
+    const live = l ? `  ${(l.busyMs / 1000).toFixed(1).padStart(7)} ${l.xactsPerSecond.toFixed(0).padStart(7)}  ${l.capacity.toFixed(2).padStart(8)}  ${pct(l.host?.cpuBusy ?? null)}` : '';
+    lines.push(`  ${n.node.padEnd(24)} ${pct(n.predictedShare)}  ${pct(n.actualShare)}${live}`);
+  }
   lines.push(`MAPE ${r.mape === null ? 'n/a (first window with load)' : r.mape.toFixed(3)}; busiest/mean node load ${r.imbalance.actual.toFixed(2)} now, `
     + `${r.imbalance.predicted.toFixed(2)} predicted`);
   for (const h of r.hotspots) lines.push(`hotspot: ${h.reason}`);

@@ -5,11 +5,17 @@ import { takeLoadSnapshot } from '../allocate/load-snapshot.js';
 import { fitWeights, mape, predictShares, shares, type ModelWeights, type ShardFeatures, type TrainingRow } from '../allocate/load-model.js';
 import { rebalance } from '../allocate/rebalance.js';
 import { quoteLiteral } from '../connect/sql.js';
+import { priorShares } from '../allocate/prior.js';
+import { observeNodes, type NodeObservation } from './node-observation.js';
+import { capacityReason, liveAdvice, liveHotspots } from './live-advice.js';
 
 export interface NodeComparison {
   readonly node: string;
+  /** Shares of the load attributed to shards (what moving shards changes). */
   readonly predictedShare: number | null;
   readonly actualShare: number;
+  /** Live metrics of the window; absent when the node could not be read. */
+  readonly live?: NodeObservation;
 }
 
 export interface ShardComparison {
@@ -29,7 +35,7 @@ export interface Hotspot {
 }
 
 export interface Advice {
-  readonly kind: 'isolate-tenant' | 'node-capacity' | 'scale-up';
+  readonly kind: 'isolate-tenant' | 'node-capacity' | 'scale-up' | 'add-node' | 'connections' | 'memory';
   readonly detail: string;
   /** SQL a DBA can run to act on it. */
   readonly sql?: string;
@@ -71,12 +77,11 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
   const snapshot = await takeLoadSnapshot(db, conn);
   const previous = new Map((await db.query<{ shard_id: string; predicted_share: number }>(
     'SELECT shard_id::text, predicted_share FROM adaptive_load.shard_predictions')).rows.map((r) => [r.shard_id, r.predicted_share]));
-  const sizes = new Map((await db.query<{ shardid: string; size: string }>(
-    "SELECT shardid::text, shard_size::text AS size FROM citus_shards")).rows.map((r) => [r.shardid, Number(r.size)]));
+  const prior = await priorShares(db);
 
   const shardList = snapshot.shards;
   const actual = shares(shardList.map((s) => s.totalMs));
-  const sizeShare = shares(shardList.map((s) => sizes.get(s.shardId) ?? 0));
+  const priorShare = shares(shardList.map((s) => prior.get(s.shardId)?.share ?? 0));
   const active = shardList.some((s) => s.totalMs > 0);
 
   const nodes = [...new Set(shardList.map((s) => s.node))].sort();
@@ -91,6 +96,7 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
     [snapshot.from, snapshot.to, nodeMape, JSON.stringify(nodes.map((n, i) => ({ node: n, predictedShare: havePrediction ? nodePredicted[i] : null, actualShare: nodeActual[i] }))),
       snapshot.unreachable.map((u) => u.node)]);
   const windowId = Number(win.rows[0]!.id);
+  const live = await observeNodes(db, snapshot, windowId);
   if (active) {
     await db.query(
       `INSERT INTO adaptive_load.shard_load (window_id, shard_id, table_name, node, calls, total_ms)
@@ -110,11 +116,11 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
   const lastActual = history.length >= 2 ? history[history.length - 2]! : undefined;
   const features: ShardFeatures[] = shardList.map((s, i) => ({
     shardId: s.shardId,
-    sizeShare: sizeShare[i]!,
-    previousShare: lastActual?.get(s.shardId) ?? sizeShare[i]!,
-    currentShare: active ? actual[i]! : previous.get(s.shardId) ?? sizeShare[i]!,
+    priorShare: priorShare[i]!,
+    previousShare: lastActual?.get(s.shardId) ?? priorShare[i]!,
+    currentShare: active ? actual[i]! : previous.get(s.shardId) ?? priorShare[i]!,
   }));
-  const weights = fitWeights(trainingRows(history, shardList.map((s) => s.shardId), new Map(shardList.map((s, i) => [s.shardId, sizeShare[i]!]))));
+  const weights = fitWeights(trainingRows(history, shardList.map((s) => s.shardId), new Map(shardList.map((s, i) => [s.shardId, priorShare[i]!]))));
   const next = predictShares(features, weights);
   await db.query('DELETE FROM adaptive_load.shard_predictions');
   await db.query(
@@ -124,17 +130,23 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
   await db.query('INSERT INTO adaptive_load.model_state (weights, mape) VALUES ($1, $2)', [JSON.stringify(weights), nodeMape]);
 
   const nodeNext = nodes.map((n) => shardList.reduce((a, s) => a + (s.node === n ? next.get(s.shardId) ?? 0 : 0), 0));
+  // A node's fair share follows its capacity (a DBA's figure or its host's cores, less the load no shard explains).
+  const capacity = nodes.map((n) => live.get(n)?.capacity ?? 1);
+  const fairShare = shares(capacity);
   const fair = 1 / Math.max(1, nodes.length);
+  const shardFair = Math.min(...fairShare);
   const hotspots: Hotspot[] = [
-    ...shardList.filter((s) => (next.get(s.shardId) ?? 0) > fair / 2).map((s) => ({
+    ...shardList.filter((s) => (next.get(s.shardId) ?? 0) > shardFair / 2).map((s) => ({
       kind: 'shard' as const, id: s.shardId, predictedShare: next.get(s.shardId)!,
       reason: `shard ${s.shardId} of ${s.table} is predicted to take ${(next.get(s.shardId)! * 100).toFixed(0)}% of the load, `
-        + `more than half of a node's fair share (${(fair * 100).toFixed(0)}%)`,
+        + `more than half of a node's fair share (${(shardFair * 100).toFixed(0)}%)`,
     })),
-    ...nodes.flatMap((n, i) => (nodeNext[i]! > fair * 1.25 ? [{
+    ...nodes.flatMap((n, i) => (nodeNext[i]! > fairShare[i]! * 1.25 ? [{
       kind: 'node' as const, id: n, predictedShare: nodeNext[i]!,
-      reason: `node ${n} is predicted to take ${(nodeNext[i]! * 100).toFixed(0)}% of the load against a fair ${(fair * 100).toFixed(0)}%`,
+      reason: `node ${n} is predicted to take ${(nodeNext[i]! * 100).toFixed(0)}% of the load against a fair ${(fairShare[i]! * 100).toFixed(0)}%`
+        + (Math.abs(fairShare[i]! - fair) > 0.005 ? ` (its capacity ${capacity[i]!.toFixed(2)}: ${capacityReason(live.get(n))})` : ''),
     }] : [])),
+    ...liveHotspots(nodes, live, nodeNext),
   ];
 
   const actions: { kind: string; detail: string }[] = [];
@@ -155,11 +167,12 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
     }
     if (result.moves.length === 0) actions.push({ kind: 'none', detail: 'the rebalancer found no move that improves the predicted balance' });
   }
-  const advice = await adviseOn(db, shardList, next, nodes, nodeNext);
+  const advice = [...await adviseOn(db, shardList, next, nodes), ...liveAdvice(nodes, live, nodeNext, fairShare)];
   return {
     windowId,
     window: { from: snapshot.from.toISOString(), to: snapshot.to.toISOString() },
-    nodes: nodes.map((n, i) => ({ node: n, predictedShare: havePrediction ? nodePredicted[i]! : null, actualShare: nodeActual[i]! })),
+    nodes: nodes.map((n, i) => ({ node: n, predictedShare: havePrediction ? nodePredicted[i]! : null, actualShare: nodeActual[i]!,
+      ...(live.has(n) ? { live: live.get(n)! } : {}) })),
     shards: shardList.map((s, i) => ({ shardId: s.shardId, table: s.table, node: s.node, predictedShare: havePrediction ? previous.get(s.shardId) ?? 0 : null,
       actualShare: actual[i]!, nextPredictedShare: next.get(s.shardId) ?? 0 })),
     mape: nodeMape,
@@ -175,11 +188,11 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
 
 /**
  * What a DBA can do that moving shards cannot: a shard predicted to take more than a node's fair
- * share stays hot wherever it goes (isolate its tenant, or weight its node), and a node still
- * predicted above its fair share needs more resources.
+ * share stays hot wherever it goes (isolate its tenant, or weight its node). Advice from the
+ * nodes' live metrics (scale-up, connections) is in live-advice.ts.
  */
 async function adviseOn(db: pg.Client, shardList: { shardId: string; table: string; node: string }[], next: Map<string, number>,
-  nodes: string[], nodeNext: number[]): Promise<Advice[]> {
+  nodes: string[]): Promise<Advice[]> {
   const advice: Advice[] = [];
   const fair = 1 / Math.max(1, nodes.length);
   const tenantStats = await db.query<{ v: string }>("SELECT current_setting('citus.stat_tenants_track', true) AS v").catch(() => ({ rows: [{ v: 'none' }] }));
@@ -206,16 +219,6 @@ async function adviseOn(db: pg.Client, shardList: { shardId: string; table: stri
       });
     }
   }
-  nodes.forEach((n, i) => {
-    const p = nodeNext[i]!;
-    if (p > fair * 1.25) {
-      advice.push({
-        kind: 'scale-up',
-        detail: `${n} is predicted to take ${(p * 100).toFixed(0)}% of the load against a fair ${(fair * 100).toFixed(0)}%: scale it up to about `
-          + `${(p / fair).toFixed(1)}x its CPU, or add a worker (citus_add_node) and run citus-adaptive-load rebalance`,
-      });
-    }
-  });
   return advice;
 }
 
@@ -275,7 +278,7 @@ async function loadHistory(db: pg.Client): Promise<Map<string, number>[]> {
   });
 }
 
-function trainingRows(history: Map<string, number>[], shardIds: string[], sizeShare: Map<string, number>): TrainingRow[] {
+function trainingRows(history: Map<string, number>[], shardIds: string[], priorShare: Map<string, number>): TrainingRow[] {
   const rows: TrainingRow[] = [];
   for (let k = 1; k + 1 < history.length + 1 && k < history.length; k++) {
     const prev = k >= 2 ? history[k - 2] : undefined;
@@ -284,7 +287,7 @@ function trainingRows(history: Map<string, number>[], shardIds: string[], sizeSh
     for (const id of shardIds) {
       if (!cur.has(id) || !next.has(id)) continue;
       rows.push({
-        features: { shardId: id, sizeShare: sizeShare.get(id) ?? 0, previousShare: prev?.get(id) ?? sizeShare.get(id) ?? 0, currentShare: cur.get(id)! },
+        features: { shardId: id, priorShare: priorShare.get(id) ?? 0, previousShare: prev?.get(id) ?? priorShare.get(id) ?? 0, currentShare: cur.get(id)! },
         nextShare: next.get(id)!,
       });
     }
