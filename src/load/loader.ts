@@ -1,3 +1,4 @@
+import { trace } from '../trace.js';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,11 +122,15 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     options.onNotice?.(m);
   };
 
+  trace('load starts');
   const coordinator = await connectCoordinator(conn);
   try {
+    trace('coordinator connected');
     await migrate(coordinator);
+    trace('migrations checked');
     const citus = await citusVersion(coordinator);
     const recovered = citus ? await recoverAll(coordinator, conn) : undefined;
+    trace('recovery checked');
     if (recovered && recovered.committed.length + recovered.rolledBack.length > 0) {
       notice(`recovered an earlier interrupted load: ${recovered.committed.length} prepared transaction(s) committed, `
         + `${recovered.rolledBack.length} rolled back`);
@@ -156,6 +161,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
         notice(`could not compare the layout with a fresh profile: ${(err as Error).message}`);
       }
     }
+    trace('table and layout read');
     if (!table || !dist) table = await readTable(coordinator, options.table); // throws: missing, and no Citus to create it
     if (!dist) dist = await readDistribution(coordinator, table, citus !== undefined);
 
@@ -176,6 +182,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     });
     if (profileId !== undefined) await coordinator.query('UPDATE adaptive_load.load_jobs SET profile_id = $2 WHERE job_id = $1', [jobId, profileId]);
     await lockJob(coordinator, jobId);
+    trace('job recorded and locked');
     const rejects = new Rejects(source.name, options.maxErrors ?? 0, options.rejectsFile);
     try {
       const run = new LoadRun(coordinator, conn, options, format, source, table, dist, path, cols.columns,
@@ -409,6 +416,7 @@ class LoadRun implements RowSink {
 
   async execute(input: OpenedInput, header: boolean, started: number): Promise<RunResult> {
     const sessions = await this.openSessions(this.nodeRowShares(input.head, header));
+    trace('worker sessions open');
     const all = [...sessions.values()].flat();
     try {
       this.pool = new WriterPool(sessions, this.targets.length, this.source.name, this.rejects);
@@ -417,6 +425,7 @@ class LoadRun implements RowSink {
           new Map(this.targets.map((t) => [t.shardId!, t.index])));
       }
       const bytesRead = await this.stream(input, header);
+      trace('input streamed');
       const rows = this.pool.targetRows.reduce((a, b) => a + b, 0);
       const seconds = (performance.now() - started) / 1000;
       const nodes = [...this.pool.nodeStats].map(([node, s]) => ({ node, rows: s.rows, bytes: s.bytes, connections: sessions.get(node)?.length ?? 0 }));
@@ -427,6 +436,7 @@ class LoadRun implements RowSink {
       const unfinished = this.path.kind === 'direct'
         ? await this.commitDistributed(all, result)
         : await this.commitOnCoordinator(all[0]!, result);
+      trace('committed');
       return { rows, seconds, nodes, unfinished };
     } catch (err) {
       await Promise.all(all.map((s) => s.abort()));
@@ -493,12 +503,16 @@ class LoadRun implements RowSink {
         const count = this.path.kind === 'direct' ? Math.max(1, Math.min(proportional, targets, max * 2)) : 1;
         const list: CopySession[] = [];
         sessions.set(node, list);
-        for (let i = 0; i < count; i++) {
+        // The node's connections open together: each costs a round trip or three (auth, settings).
+        const opened = await Promise.allSettled(Array.from({ length: count }, async () => {
           const s = await CopySession.open(config, node, this.settings, `citus-adaptive-load job ${this.jobId}`);
           list.push(s);
-          if (i === 0 && this.path.kind === 'direct') await checkPreparedTransactions(s, node, count);
-          await s.begin();
-        }
+          return s;
+        }));
+        const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+        if (failed) throw failed.reason;
+        if (this.path.kind === 'direct') await checkPreparedTransactions(list[0]!, node, count);
+        await Promise.all(list.map((s) => s.begin()));
       }));
     } catch (err) {
       const all = [...sessions.values()].flat();
