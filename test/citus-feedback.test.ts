@@ -185,6 +185,14 @@ describe('Citus suite: predicted load, rebalancing, daemon', { skip }, () => {
     const off = moves.filter((m) => busyLabel(m.from)).length;
     const onto = moves.filter((m) => busyLabel(m.to)).length;
     assert.ok(off > onto, `moves off the busy worker ${off}, onto it ${onto}`);
+    // The DBA report shows the window's node metrics and the capacity the rebalancer uses.
+    const report = await runCli(['report', '--format', 'json', '--coordinator', url]);
+    assert.equal(report.status, 0, report.stderr);
+    const health = (JSON.parse(report.stdout) as { nodeHealth: { node: string; capacity: number; busySeconds: number }[] }).nodeHealth;
+    const reported = health.find((h) => busyLabel(h.node))!;
+    assert.ok(Math.abs(reported.capacity - cap(busyWorker.port)) < 1e-6 && reported.busySeconds > 0, JSON.stringify(health));
+    const text = await runCli(['report', '--coordinator', url]);
+    assert.match(text.stdout, /nodes in the last window/);
     await sql('DELETE FROM adaptive_load.node_observed');
   });
 

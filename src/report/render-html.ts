@@ -55,6 +55,7 @@ ${nodeBars(t)}
 ${t.hotShards.length ? `<p>Hot shards: ${t.hotShards.map((h) => `${esc(h.shardId)} (${pct(h.predictedShare)} on ${esc(h.node)})`).join(', ')}</p>` : ''}
 ${t.isolatedTenants.length ? `<p>Isolated tenants: ${t.isolatedTenants.map(esc).join(', ')}</p>` : ''}</section>`).join('\n');
   const loads = r.loads.map((l) => `<tr><td>${l.jobId}</td><td>${esc(l.table)}</td><td class="${l.status === 'committed' ? 'ok' : 'warn'}">${esc(l.status)}</td><td>${l.rows ?? '-'}</td><td>${esc(l.path ?? '-')}${l.reason ? ` <small>(${esc(l.reason)})</small>` : ''}</td><td>${l.seconds?.toFixed(2) ?? '-'}</td></tr>`).join('');
+  const health = r.nodeHealth.map((h) => `<tr><td>${esc(h.node)}</td><td>${h.busySeconds.toFixed(1)}</td><td>${h.xactsPerSecond.toFixed(0)}</td><td>${pct(h.cacheHitRatio)}</td><td>${h.waitingBackends}</td><td>${pct(h.connectionsUsed)}</td><td class="${(h.hostCpuBusy ?? 0) > 0.85 ? 'warn' : 'ok'}">${pct(h.hostCpuBusy)}</td><td>${pct(h.hostMemoryUsed)}</td><td>${h.capacity.toFixed(2)}</td></tr>`).join('');
   const actions = r.actions.map((a) => `<li>${esc(a.takenAt)} <b>${esc(a.kind)}</b> ${esc(a.detail)}</li>`).join('');
   const recs = r.recommendations.map((x) => `<li>${esc(x.detail)}<pre>${esc(x.sql)}</pre></li>`).join('');
   return `<!doctype html>
@@ -70,6 +71,7 @@ code,pre{background:#f4f4f4;padding:2px 4px}pre{padding:8px;white-space:pre-wrap
 ${tables || '<p>No Citus tables.</p>'}
 <section><h2>Predicted vs actual load</h2>${overTime(r)}
 ${r.windows.length ? `<p>Latest MAPE: ${r.windows[r.windows.length - 1]!.mape?.toFixed(3) ?? 'n/a'}</p>` : ''}</section>
+<section><h2>Nodes in the last window</h2>${health ? `<table><tr><th>node</th><th>busy s</th><th>xact/s</th><th>cache hits</th><th>waiting</th><th>connections</th><th>host CPU</th><th>host memory</th><th>capacity</th></tr>${health}</table>` : '<p>No monitoring windows yet.</p>'}</section>
 <section><h2>Loads</h2>${loads ? `<table><tr><th>job</th><th>table</th><th>status</th><th>rows</th><th>path</th><th>seconds</th></tr>${loads}</table>` : '<p>None yet.</p>'}</section>
 <section><h2>Actions</h2>${actions ? `<ul>${actions}</ul>` : '<p>None yet.</p>'}</section>
 <section><h2>Recommendations</h2>${recs ? `<ul>${recs}</ul>` : '<p>Nothing to recommend.</p>'}</section>

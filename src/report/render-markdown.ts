@@ -19,6 +19,14 @@ export function renderMarkdown(r: ReportData): string {
     for (const w of r.windows) out.push(`| ${w.to} | ${w.mape === null ? '-' : w.mape.toFixed(3)} | ${w.nodes.map((n) => `${n.node}: ${pct(n.predictedShare)} / ${pct(n.actualShare)}`).join('; ')} |`);
     out.push('');
   }
+  if (r.nodeHealth.length) {
+    out.push(`## Nodes in the last window (to ${r.nodeHealth[0]!.windowEnd})`, '',
+      '| node | busy s | xact/s | cache hits | waiting | connections | host CPU | host memory | capacity |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const h of r.nodeHealth) {
+      out.push(`| ${cell(h.node)} | ${h.busySeconds.toFixed(1)} | ${h.xactsPerSecond.toFixed(0)} | ${pct(h.cacheHitRatio)} | ${h.waitingBackends} | ${pct(h.connectionsUsed)} | ${pct(h.hostCpuBusy)} | ${pct(h.hostMemoryUsed)} | ${h.capacity.toFixed(2)} |`);
+    }
+    out.push('');
+  }
   if (r.loads.length) {
     out.push('## Loads', '', '| job | table | status | rows | path | seconds |', '| ---: | --- | --- | ---: | --- | ---: |');
     for (const l of r.loads) out.push(`| ${l.jobId} | ${cell(l.table)} | ${l.status} | ${l.rows ?? '-'} | ${l.path ?? '-'}${l.reason ? ` (${cell(l.reason)})` : ''} | ${l.seconds?.toFixed(2) ?? '-'} |`);

@@ -26,6 +26,15 @@ export function renderText(r: ReportData): string {
     }
     out.push('');
   }
+  if (r.nodeHealth.length) {
+    out.push(`nodes in the last window (to ${r.nodeHealth[0]!.windowEnd.slice(0, 19)})`);
+    out.push(`  ${'node'.padEnd(22)} ${'busy s'.padStart(7)} ${'xact/s'.padStart(7)} ${'cache'.padStart(6)} ${'wait'.padStart(4)} ${'conns'.padStart(6)} ${'cpu'.padStart(6)} ${'capacity'.padStart(8)}`);
+    for (const h of r.nodeHealth) {
+      out.push(`  ${fit(h.node, 22).padEnd(22)} ${h.busySeconds.toFixed(1).padStart(7)} ${h.xactsPerSecond.toFixed(0).padStart(7)} ${pct(h.cacheHitRatio).padStart(6)} `
+        + `${String(h.waitingBackends).padStart(4)} ${pct(h.connectionsUsed).padStart(6)} ${pct(h.hostCpuBusy).padStart(6)} ${h.capacity.toFixed(2).padStart(8)}`);
+    }
+    out.push('');
+  }
   if (r.loads.length) {
     out.push('recent loads');
     for (const l of r.loads.slice(0, 10)) {

@@ -7,9 +7,25 @@ export interface ReportData {
   readonly generatedAt: string;
   readonly tables: TableReport[];
   readonly windows: { windowId: number; from: string; to: string; mape: number | null; nodes: { node: string; predictedShare: number | null; actualShare: number }[] }[];
+  /** Each worker in the latest monitoring window: live metrics and the capacity the rebalancer uses. */
+  readonly nodeHealth: NodeHealth[];
   readonly loads: { jobId: number; table: string; source: string; path: string | null; reason: string | null; status: string; rows: number | null; seconds: number | null; startedAt: string }[];
   readonly actions: { takenAt: string; kind: string; detail: string; undo: string | null }[];
   readonly recommendations: { detail: string; sql: string }[];
+}
+
+export interface NodeHealth {
+  readonly node: string;
+  readonly windowEnd: string;
+  readonly busySeconds: number;
+  readonly xactsPerSecond: number;
+  readonly cacheHitRatio: number | null;
+  readonly waitingBackends: number;
+  readonly connectionsUsed: number;
+  readonly hostCpuBusy: number | null;
+  readonly hostMemoryUsed: number | null;
+  readonly backgroundMs: number;
+  readonly capacity: number;
 }
 
 export interface TableReport {
@@ -72,6 +88,13 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
   }
   const windows = await db.query<{ window_id: string; from_at: Date; to_at: Date; mape: number | null; nodes: ReportData['windows'][number]['nodes'] }>(
     'SELECT window_id::text, from_at, to_at, mape, nodes FROM adaptive_load.windows ORDER BY window_id DESC LIMIT 50');
+  const health = await db.query<{ node: string; to_at: Date; busy_ms: number; xacts_per_second: number; cache_hit_ratio: number | null;
+    waiting_backends: number; connections_used: number; host_cpu_busy: number | null; host_memory_used: number | null; background_ms: number; capacity: number }>(
+    `SELECT m.node, w.to_at, m.busy_ms, m.xacts_per_second, m.cache_hit_ratio, m.waiting_backends, m.connections_used,
+            m.host_cpu_busy, m.host_memory_used, m.background_ms,
+            coalesce((SELECT adaptive_load.node_capacity(n.nodeid) FROM pg_dist_node n WHERE n.nodename || ':' || n.nodeport = m.node), 1) AS capacity
+       FROM adaptive_load.node_metrics m JOIN adaptive_load.windows w USING (window_id)
+      WHERE m.window_id = (SELECT max(window_id) FROM adaptive_load.node_metrics) ORDER BY m.node`);
   const loads = await db.query<{ job_id: string; table_name: string; source: string; load_path: string | null; path_reason: string | null; status: string; rows_loaded: string | null; seconds: number | null; started_at: Date }>(
     `SELECT job_id::text, table_name, source, load_path, path_reason, status, rows_loaded::text, seconds, started_at FROM adaptive_load.loads
       WHERE $1::text IS NULL OR table_name IN ($1, 'public.' || $1) ORDER BY job_id DESC LIMIT 20`, [table ?? null]);
@@ -111,6 +134,9 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
     generatedAt: new Date().toISOString(),
     tables: result,
     windows: windows.rows.reverse().map((w) => ({ windowId: Number(w.window_id), from: w.from_at.toISOString(), to: w.to_at.toISOString(), mape: w.mape, nodes: w.nodes })),
+    nodeHealth: health.rows.map((h) => ({ node: h.node, windowEnd: h.to_at.toISOString(), busySeconds: h.busy_ms / 1000, xactsPerSecond: h.xacts_per_second,
+      cacheHitRatio: h.cache_hit_ratio, waitingBackends: h.waiting_backends, connectionsUsed: h.connections_used, hostCpuBusy: h.host_cpu_busy,
+      hostMemoryUsed: h.host_memory_used, backgroundMs: h.background_ms, capacity: h.capacity })),
     loads: loads.rows.map((l) => ({ jobId: Number(l.job_id), table: l.table_name, source: l.source, path: l.load_path, reason: l.path_reason, status: l.status,
       rows: l.rows_loaded === null ? null : Number(l.rows_loaded), seconds: l.seconds, startedAt: l.started_at.toISOString() })),
     actions: actions.rows.map((a) => ({ takenAt: a.taken_at.toISOString(), kind: a.kind, detail: describeAction(a.kind, a.detail), undo: a.undo_sql })),
