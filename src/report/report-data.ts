@@ -88,7 +88,8 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
   }
   const windows = await db.query<{ window_id: string; from_at: Date; to_at: Date; mape: number | null; nodes: ReportData['windows'][number]['nodes'] }>(
     'SELECT window_id::text, from_at, to_at, mape, nodes FROM adaptive_load.windows ORDER BY window_id DESC LIMIT 50');
-  const health = await db.query<{ node: string; to_at: Date; busy_ms: number; xacts_per_second: number; cache_hit_ratio: number | null;
+  // Node metrics come from the monitor, which needs Citus (and pg_dist_node exists only with it).
+  const health = !citus ? { rows: [] } : await db.query<{ node: string; to_at: Date; busy_ms: number; xacts_per_second: number; cache_hit_ratio: number | null;
     waiting_backends: number; connections_used: number; host_cpu_busy: number | null; host_memory_used: number | null; background_ms: number; capacity: number }>(
     `SELECT m.node, w.to_at, m.busy_ms, m.xacts_per_second, m.cache_hit_ratio, m.waiting_backends, m.connections_used,
             m.host_cpu_busy, m.host_memory_used, m.background_ms,
