@@ -3,7 +3,7 @@ import pg from 'pg';
 import { parseNodeLabel, type ConnectionConfig } from '../connect/config.js';
 import type { Queryable } from '../connect/queryable.js';
 import { toDatabaseError } from '../errors.js';
-import { readNodeCounters, type NodeCounters } from './node-metrics.js';
+import { counterDelta, readNodeCounters, type NodeCounters } from './node-metrics.js';
 
 /** A shard of a distributed table and where it lives. */
 export interface ShardLocation {
@@ -134,8 +134,8 @@ export async function takeLoadSnapshot(coordinator: pg.Client, conn: ConnectionC
     let background = 0;
     for (const r of rows) {
       const o = old.get(`${r.dbid}/${r.queryid}`);
-      const calls = o && Number(o.calls) <= r.calls ? r.calls - Number(o.calls) : r.calls;
-      const total = o && o.total_ms <= r.total ? r.total - o.total_ms : r.total;
+      const calls = counterDelta(r.calls, o && Number(o.calls));
+      const total = counterDelta(r.total, o?.total_ms);
       if (calls === 0) continue;
       const targets = r.here ? (await relationsOf(r.query, parsed)).flatMap((rel) => byRelname.get(`${node}/${rel}`) ?? []) : [];
       if (targets.length === 0 && !INTERNAL_STATEMENT.test(r.query)) background += total;

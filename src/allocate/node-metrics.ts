@@ -37,7 +37,7 @@ export interface HostCounters {
   readonly cpuTotal: number;
   readonly memTotalBytes: number;
   readonly memAvailableBytes: number;
-  /** Cumulative milliseconds the busiest disk spent doing I/O, per device. */
+  /** Cumulative milliseconds each whole disk spent doing I/O, by device name. */
   readonly diskBusyMs: Record<string, number>;
 }
 
@@ -89,7 +89,7 @@ export async function readNodeCounters(db: Queryable): Promise<NodeCounters> {
 }
 
 /** Host counters from /proc through pg_read_file, or undefined where the role may not read them. */
-async function readHostCounters(db: Queryable): Promise<HostCounters | undefined> {
+export async function readHostCounters(db: Queryable): Promise<HostCounters | undefined> {
   const allowed = await db.query<{ ok: boolean }>(
     "SELECT pg_has_role(current_user, 'pg_read_server_files', 'MEMBER') OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS ok");
   if (!allowed.rows[0]?.ok) return undefined;
@@ -125,22 +125,26 @@ export function parseProc(stat: string, meminfo: string, diskstats: string): Hos
   return { cores, cpuBusy: total - idle, cpuTotal: total, memTotalBytes, memAvailableBytes: mem('MemAvailable'), diskBusyMs };
 }
 
+/** A cumulative counter's growth since `old`; a counter that went down (stats reset, restart) counts from zero. */
+export function counterDelta(cur: number, old: number | undefined): number {
+  return old !== undefined && old <= cur ? cur - old : cur;
+}
+
 /**
  * The window's metrics from the counters at its start and end. A counter that went down (stats
  * reset, restart) counts from zero.
  */
 export function nodeMetrics(node: string, before: NodeCounters | undefined, now: NodeCounters): NodeMetrics {
   const seconds = before ? Math.max(0.001, (now.takenAt - before.takenAt) / 1000) : 0;
-  const delta = (cur: number, old: number | undefined) => (old !== undefined && old <= cur ? cur - old : cur);
-  const per = (cur: number, old: number | undefined) => (seconds > 0 ? delta(cur, old) / seconds : 0);
-  const read = delta(now.blocksRead, before?.blocksRead);
-  const hit = delta(now.blocksHit, before?.blocksHit);
+  const per = (cur: number, old: number | undefined) => (seconds > 0 ? counterDelta(cur, old) / seconds : 0);
+  const read = counterDelta(now.blocksRead, before?.blocksRead);
+  const hit = counterDelta(now.blocksHit, before?.blocksHit);
   let host: NodeMetrics['host'] = null;
   if (now.host) {
     const h = now.host;
     const b = before?.host;
     const cpuTotal = b ? h.cpuTotal - b.cpuTotal : 0;
-    const disks = Object.keys(h.diskBusyMs).map((d) => delta(h.diskBusyMs[d]!, b?.diskBusyMs[d]));
+    const disks = Object.keys(h.diskBusyMs).map((d) => counterDelta(h.diskBusyMs[d]!, b?.diskBusyMs[d]));
     host = {
       cores: h.cores,
       cpuBusy: b && cpuTotal > 0 ? (h.cpuBusy - b.cpuBusy) / cpuTotal : null,
@@ -151,7 +155,7 @@ export function nodeMetrics(node: string, before: NodeCounters | undefined, now:
   return {
     node,
     seconds,
-    busyMs: before ? delta(now.activeMs, before.activeMs) : 0,
+    busyMs: before ? counterDelta(now.activeMs, before.activeMs) : 0,
     xactsPerSecond: per(now.xacts, before?.xacts),
     cacheHitRatio: before && read + hit > 0 ? hit / (read + hit) : null,
     tuplesReadPerSecond: per(now.tuplesRead, before?.tuplesRead),

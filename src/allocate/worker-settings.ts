@@ -3,7 +3,7 @@ import { parseNodeLabel, type ConnectionConfig } from '../connect/config.js';
 import type { Queryable } from '../connect/queryable.js';
 import { quoteLiteral } from '../connect/sql.js';
 import { toDatabaseError } from '../errors.js';
-import { readNodeCounters } from './node-metrics.js';
+import { readHostCounters } from './node-metrics.js';
 
 /**
  * The documented set of worker settings the tool sizes from node capacity and predicted load:
@@ -66,7 +66,7 @@ export async function tuneWorkers(db: Queryable, conn: ConnectionConfig, apply: 
       const cur = await client.query<{ name: string; setting: string; unit: string | null; source: string }>(
         "SELECT name, setting, unit, source FROM pg_settings WHERE name IN ('max_parallel_workers_per_gather', 'work_mem', 'shared_buffers', 'max_connections')");
       const get = (name: string) => cur.rows.find((r) => r.name === name)!;
-      const hostMemory = (await readNodeCounters(client)).host?.memTotalBytes;
+      const hostMemory = (await readHostCounters(client))?.memTotalBytes;
       const memory = hostMemory ?? parseMemory(get('shared_buffers').setting, get('shared_buffers').unit) * 4;
       const perQuery = (memory * 0.25 * l.capacity) / Number(get('max_connections').setting) / (hot ? 2 : 1);
       const workMemMb = Math.round(Math.min(256, Math.max(4, perQuery / (1024 * 1024))));

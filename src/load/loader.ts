@@ -1,4 +1,3 @@
-import { trace } from '../trace.js';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +31,7 @@ import { Rejects } from './rejects.js';
 import { decodeField, FIELD_IS_NULL, FIELD_NEEDS_DECODE, RowScanner, type RowSink } from './row-scanner.js';
 import { ServerResolver } from './server-resolver.js';
 import { WriterPool, type CopyTarget } from './writer-pool.js';
+import { trace } from '../trace.js';
 
 export interface LoadOptions extends CopyFormatInput {
   /** Target table, optionally schema-qualified. */
