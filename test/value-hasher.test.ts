@@ -2,7 +2,8 @@
  * The client-side hashes against PostgreSQL's own: for every supported type, 100,000 random and
  * edge values in the spellings users write (signs, padding, leading zeros, upper-case UUIDs,
  * braces, offsets...). Where the client claims certainty, PostgreSQL must accept the value and
- * return the same hash; the client may only say UNSURE.
+ * return the same hash; the client may only say UNSURE. The loader's WebAssembly kernel hashes
+ * integers and text itself: it is held to the same standard on the same values.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { LocalCluster, withClient } from '../scripts/local-cluster.js';
 import { UNSURE, valueHasherFor, type ColumnTypeInfo } from '../src/citus/value-hasher.js';
 import { seededRandom } from '../src/analysis/random.js';
+import type { ShardInfo } from '../src/citus/catalog.js';
+import { resolveCopyFormat } from '../src/load/copy-format.js';
+import { FastRouter, fastPathSupports } from '../src/load/fast-router.js';
 
 const PER_TYPE = 100_000;
 
@@ -113,16 +117,28 @@ describe('client-side hashing equals PostgreSQL', () => {
     it(`${c.type.typeName}${c.type.maxChars ? `(${c.type.maxChars})` : ''}: ${PER_TYPE} values`, async () => {
       const rnd = seededRandom(`hash-${c.type.typeName}`);
       const hasher = valueHasherFor(c.type);
+      const kernel = fastPathSupports(c.type.typeName) ? new FastRouter({
+        format: resolveCopyFormat({ format: 'csv' }), fieldIndex: 0, expectedFields: 1, typeName: c.type.typeName,
+        maxChars: c.type.maxChars, shards: [{ shardId: '1', min: -2147483648, max: 2147483647 } as unknown as ShardInfo],
+        maxStagingBytes: 65536,
+      }, { staged() {} }) : undefined;
       const sure: string[] = [];
       const ours: number[] = [];
+      /** The kernel's hash of each certain value, where it does not defer to JavaScript. */
+      const kernels: (number | undefined)[] = [];
       const values = [...(c.mustBeSure ?? [])];
       while (values.length < PER_TYPE) values.push(c.generate(rnd));
       for (const v of values) {
         const b = Buffer.from(v, 'utf8');
         const h = hasher.hash(b, 0, b.length);
-        if (h === UNSURE) continue;
+        const k = kernel?.hash(b);
+        if (h === UNSURE) {
+          assert.equal(k, undefined, `the kernel claims certainty about ${JSON.stringify(v)}, which JavaScript does not`);
+          continue;
+        }
         sure.push(v);
         ours.push(h);
+        kernels.push(k);
       }
       for (const v of c.mustBeSure ?? []) assert.ok(sure.includes(v), `${JSON.stringify(v)} should be certain`);
       // Most generated spellings are ones PostgreSQL accepts unambiguously; the client must know them.
@@ -140,6 +156,12 @@ describe('client-side hashing equals PostgreSQL', () => {
         }
       }
       assert.equal(mismatches, 0, `${mismatches} mismatches, first: ${first}`);
+      if (kernel) {
+        const compared = kernels.filter((k) => k !== undefined).length;
+        assert.ok(compared > sure.length * 0.9, `the kernel hashed only ${compared} of ${sure.length} values`);
+        const wrong = kernels.findIndex((k, i) => k !== undefined && k !== theirs[i]);
+        assert.equal(wrong, -1, wrong < 0 ? '' : `kernel: ${JSON.stringify(sure[wrong])} hashes to ${kernels[wrong]}, PostgreSQL ${theirs[wrong]}`);
+      }
     });
   }
 });

@@ -42,6 +42,30 @@ export class Batch {
     this.len = p;
   }
 
+  /**
+   * Appends rows staged elsewhere in one copy: their bytes, and per row a pair (offset in
+   * `bytes`, input line). Each such row is one COPY line (no quoted newlines).
+   */
+  appendStaged(bytes: Uint8Array, meta: Int32Array, rows: number): void {
+    if (this.len + bytes.length > this.buf.length) this.grow(this.len + bytes.length);
+    while (this.rows + rows > this.offsets.length) this.growRows();
+    const base = this.len;
+    this.buf.set(bytes, base);
+    const offsets = this.offsets;
+    const inputLines = this.inputLines;
+    const copyLines = this.copyLines;
+    let r = this.rows;
+    let copyLine = this.nextCopyLine;
+    for (let i = 0; i < rows; i++, r++) {
+      offsets[r] = base + meta[2 * i]!;
+      inputLines[r] = meta[2 * i + 1]!;
+      copyLines[r] = copyLine++;
+    }
+    this.rows = r;
+    this.nextCopyLine = copyLine;
+    this.len = base + bytes.length;
+  }
+
   /** Index of the row the worker's COPY calls `line` (its line counter, 1-based). */
   rowForCopyLine(line: number): number {
     let lo = 0;

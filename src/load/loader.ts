@@ -19,6 +19,7 @@ import { migrate } from '../metadata/migrate.js';
 import { createJob, recordCommittedJob, recordFailedJob, type JobResult } from '../metadata/job-store.js';
 import { Batch } from './batch.js';
 import { firstLine, resolveInputColumns, type HeaderMode } from './columns.js';
+import { FastRouter, fastPathSupports, type StagedRowsSink } from './fast-router.js';
 import { copyOptionsSql, resolveCopyFormat, type CopyFormat, type CopyFormatInput } from './copy-format.js';
 import { CopySession, readInputSettings, type InputSettings } from './copy-session.js';
 import {
@@ -69,6 +70,8 @@ export interface LoadOptions extends CopyFormatInput {
   batchBytes?: number;
   /** Bytes allowed queued or in flight to the workers before reading pauses. Default 32 MiB. */
   maxInflightBytes?: number;
+  /** Route simple rows with the WebAssembly kernel (default true); false: the JavaScript scanner only. */
+  fastPath?: boolean;
   /** Load through Citus's coordinator COPY even where the direct path would work. */
   viaCoordinator?: boolean;
   onProgress?: (p: LoadProgress) => void;
@@ -348,10 +351,11 @@ interface RunResult {
 }
 
 /** One execution of a load: sessions, routing, streaming, commit. */
-class LoadRun implements RowSink {
+class LoadRun implements RowSink, StagedRowsSink {
   private readonly targets: CopyTarget[];
   private readonly router: ShardRouter | undefined;
   private readonly hasher: ValueHasher | undefined;
+  private readonly fast: FastRouter | undefined;
   private readonly batches: (Batch | undefined)[];
   private readonly freeBatches: Batch[] = [];
   private readonly batchBytes: number;
@@ -408,6 +412,13 @@ class LoadRun implements RowSink {
     // Bound the memory held in partly filled batches when there are very many shards.
     this.batchBytes = Math.max(16 * 1024, Math.min(requested, Math.floor((32 * 1024 * 1024) / this.targets.length)));
     this.batches = new Array(this.targets.length);
+    const key = this.router ? columns[this.fieldIndex]! : undefined;
+    if (key && dist.kind === 'hash' && options.fastPath !== false && fastPathSupports(key.typeName)) {
+      this.fast = new FastRouter({
+        format, fieldIndex: this.fieldIndex, expectedFields: columns.length, typeName: key.typeName, maxChars: key.maxChars,
+        shards: dist.shards, maxStagingBytes: this.batchBytes,
+      }, this);
+    }
   }
 
   get serverResolved(): number {
@@ -525,6 +536,7 @@ class LoadRun implements RowSink {
   /** Reads the input to the end, routing rows into batches; returns the bytes read. */
   private async stream(input: OpenedInput, header: boolean): Promise<number> {
     const scanner = new RowScanner(this.format, Math.max(0, this.fieldIndex), this.columns.length);
+    scanner.bulk = this.fast;
     const limit = this.options.maxInflightBytes ?? DEFAULT_INFLIGHT;
     let bytesRead = 0;
     let skipHeader = header;
@@ -637,6 +649,25 @@ class LoadRun implements RowSink {
       this.rejects.reject(line, reason, buf.subarray(rowStart, rowEnd));
     } catch (err) {
       this.pendingError = err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  // StagedRowsSink: rows the WebAssembly router took, one target's worth at a time.
+  staged(target: number, bytes: Buffer, meta: Int32Array, rows: number): void {
+    let b = this.batches[target];
+    if (b && b.len + bytes.length > b.buf.length) {
+      this.pool.dispatch(this.targets[target]!, b, (x) => this.release(x));
+      b = undefined;
+    }
+    if (!b) {
+      b = this.freeBatches.pop() ?? new Batch(this.batchBytes + 4096);
+      this.batches[target] = b;
+    }
+    b.appendStaged(bytes, meta, rows);
+    this.rowsRouted += rows;
+    if (b.len >= this.batchBytes) {
+      this.batches[target] = undefined;
+      this.pool.dispatch(this.targets[target]!, b, (x) => this.release(x));
     }
   }
 

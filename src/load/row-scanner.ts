@@ -27,6 +27,19 @@ export interface RowSink {
   badRow(buf: Buffer, rowStart: number, rowEnd: number, line: number, reason: string): void;
 }
 
+/**
+ * Takes runs of simple rows in bulk, bypassing the sink (the loader's WebAssembly router). It
+ * may take none; the scanner then handles the row itself.
+ */
+export interface BulkRows {
+  /** Rows taken by the last take(). */
+  readonly taken: number;
+  /** Takes complete rows of buf from rowStart (input line `line`); returns where it stopped. */
+  take(buf: Buffer, rowStart: number, end: number, line: number, crlf: boolean): number;
+  /** The next take() may see a buffer whose bytes changed. */
+  forget(): void;
+}
+
 const LF = 0x0a;
 const CR = 0x0d;
 const BACKSLASH = 0x5c;
@@ -51,6 +64,8 @@ export class RowScanner {
   private readonly byteClass = new Uint8Array(256);
   /** Rows seen so far, bad ones included. */
   rows = 0;
+  /** Optional bulk taker for simple rows (never for the row stitched across two chunks). */
+  bulk: BulkRows | undefined;
 
   constructor(
     format: CopyFormat,
@@ -129,9 +144,23 @@ export class RowScanner {
     /** Position of the next quote (csv) or backslash (text) at or after rowStart; n when none. */
     let nextSpecial = -1;
     let rowStart = 0;
+    const bulk = stopAfter === 0 ? this.bulk : undefined;
+    bulk?.forget();
+    /** The row bulk stopped at: this scanner takes it without asking bulk again. */
+    let bulkStop = -1;
 
     while (rowStart < n) {
       if (stopAfter > 0 && rowStart > stopAfter) return rowStart;
+      if (bulk !== undefined && this.eol !== 'unknown' && rowStart !== bulkStop) {
+        const next = bulk.take(buf, rowStart, n, this.line, this.eol === 'crlf');
+        bulkStop = next;
+        if (bulk.taken > 0) {
+          this.line += bulk.taken;
+          this.rows += bulk.taken;
+          rowStart = next;
+          continue;
+        }
+      }
 
       // Fast path: a row with no quote or backslash before its newline cannot hide a newline
       // or a delimiter, so memchr (indexOf) finds its end and only the delimiters need a look.
