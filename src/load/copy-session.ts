@@ -45,7 +45,7 @@ export class CopySession {
   private inTransaction = false;
   preparedGid: string | undefined;
 
-  private constructor(readonly node: string, private readonly client: pg.Client) {}
+  private constructor(readonly node: string, private readonly client: pg.Client, private readonly settingsSql: string) {}
 
   static async open(config: pg.ClientConfig, node: string, settings: InputSettings, applicationName: string): Promise<CopySession> {
     const client = new pg.Client({ ...config, application_name: applicationName });
@@ -55,10 +55,8 @@ export class CopySession {
     } catch (err) {
       throw toDatabaseError(err, node, 'cannot connect');
     }
-    const s = new CopySession(node, client);
-    await s.run(`SET DateStyle = ${quoteLiteral(settings.DateStyle)}; SET TimeZone = ${quoteLiteral(settings.TimeZone)};`
+    return new CopySession(node, client, `SET DateStyle = ${quoteLiteral(settings.DateStyle)}; SET TimeZone = ${quoteLiteral(settings.TimeZone)};`
       + ` SET IntervalStyle = ${quoteLiteral(settings.IntervalStyle)}`);
-    return s;
   }
 
   /** Queryable, so metadata can be written in this session's transaction. */
@@ -78,8 +76,9 @@ export class CopySession {
     }
   }
 
+  /** Applies the coordinator's input settings and begins the transaction, in one round trip. */
   async begin(): Promise<void> {
-    await this.run('BEGIN');
+    await this.run(`${this.settingsSql}; BEGIN`);
     this.inTransaction = true;
   }
 

@@ -112,6 +112,7 @@ export interface LoadSummary {
 const DEFAULT_BATCH = 1024 * 1024;
 const DEFAULT_INFLIGHT = 32 * 1024 * 1024;
 const RESOLVE_BATCH = 1000;
+const SHARE_SAMPLE_BYTES = 64 * 1024;
 
 /** Loads one file into one table. Throws on failure, after undoing everything it wrote. */
 export async function load(options: LoadOptions): Promise<LoadSummary> {
@@ -132,15 +133,19 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     await migrate(coordinator);
     trace('migrations checked');
     const citus = await citusVersion(coordinator);
-    const recovered = citus ? await recoverAll(coordinator, conn) : undefined;
+    // Recovery of earlier loads runs while the table is read (plain reads on the shared
+    // session). It ends before anything here opens a transaction or creates this load's job
+    // (this session will hold that job's lock, so recovery would take it for abandoned).
+    const recovery = citus ? settle(recoverAll(coordinator, conn)) : undefined;
+    let source = originalSource;
+    let table = await tryReadTable(coordinator, options.table);
+    let dist = table ? await readDistribution(coordinator, table, citus !== undefined) : undefined;
+    const recovered = recovery ? unwrap(await recovery) : undefined;
     trace('recovery checked');
     if (recovered && recovered.committed.length + recovered.rolledBack.length > 0) {
       notice(`recovered an earlier interrupted load: ${recovered.committed.length} prepared transaction(s) committed, `
         + `${recovered.rolledBack.length} rolled back`);
     }
-    let source = originalSource;
-    let table = await tryReadTable(coordinator, options.table);
-    let dist = table ? await readDistribution(coordinator, table, citus !== undefined) : undefined;
     let profile: ShardingProfile | undefined;
     let profileId: number | undefined;
     if (citus && (!table || dist!.kind === 'local')) {
@@ -221,6 +226,16 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
   } finally {
     await coordinator.end().catch(() => {});
   }
+}
+
+/** A promise that never rejects (so it can wait while other work runs), and its unwrapping. */
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+function settle<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+}
+function unwrap<T>(s: Settled<T>): T {
+  if (!s.ok) throw s.error;
+  return s.value;
 }
 
 /** Recovery over every primary node of the cluster (coordinator included). */
@@ -426,7 +441,10 @@ class LoadRun implements RowSink, StagedRowsSink {
   }
 
   async execute(input: OpenedInput, header: boolean, started: number): Promise<RunResult> {
-    const sessions = await this.openSessions(this.nodeRowShares(input.head, header));
+    trace('load prepared');
+    const shares = this.nodeRowShares(input.head, header);
+    trace('node shares');
+    const sessions = await this.openSessions(shares);
     trace('worker sessions open');
     const all = [...sessions.values()].flat();
     try {
@@ -459,8 +477,9 @@ class LoadRun implements RowSink, StagedRowsSink {
   }
 
   /**
-   * Where the rows will go, per node: the first chunk of the input routed without copying (a
+   * Where the rows will go, per node: the first 64 KiB of the input routed without copying (a
    * sorted file would mislead it, so it is blended half and half with each node's share of shards).
+   * A thousand rows or so say enough, and this runs before the code is warm.
    */
   private nodeRowShares(head: Buffer, header: boolean): Map<string, number> | undefined {
     if (!this.router || this.path.kind !== 'direct') return undefined;
@@ -479,7 +498,7 @@ class LoadRun implements RowSink, StagedRowsSink {
       },
       badRow() { skip = false; },
     };
-    new RowScanner(format, this.fieldIndex, this.columns.length).push(head, counter);
+    new RowScanner(format, this.fieldIndex, this.columns.length).push(head.subarray(0, SHARE_SAMPLE_BYTES), counter);
     const rows = perTarget.reduce((a, b) => a + b, 0);
     const byNode = new Map<string, number>();
     for (const t of this.targets) {
@@ -522,8 +541,10 @@ class LoadRun implements RowSink, StagedRowsSink {
         }));
         const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
         if (failed) throw failed.reason;
-        if (this.path.kind === 'direct') await checkPreparedTransactions(list[0]!, node, count);
-        await Promise.all(list.map((s) => s.begin()));
+        await Promise.all([
+          ...(this.path.kind === 'direct' ? [checkPreparedTransactions(list[0]!, node, count)] : []),
+          ...list.map((s) => s.begin()),
+        ]);
       }));
     } catch (err) {
       const all = [...sessions.values()].flat();
