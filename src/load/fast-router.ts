@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { ShardInfo } from '../citus/catalog.js';
 import type { CopyFormat } from './copy-format.js';
 import type { BulkRows } from './row-scanner.js';
@@ -41,8 +42,16 @@ export function fastPathSupports(typeName: string): boolean {
 let compiled: WebAssembly.Module | undefined;
 
 function kernelModule(): WebAssembly.Module {
+  if (compiled) return compiled;
   // Built by `npm run build` (asc) next to the compiled JavaScript: dist/native/.
-  compiled ??= new WebAssembly.Module(readFileSync(new URL('../../native/fast-router.wasm', import.meta.url)));
+  const file = new URL('../../native/fast-router.wasm', import.meta.url);
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = new Uint8Array(readFileSync(file));
+  } catch (err) {
+    throw new Error(`${fileURLToPath(file)} is missing (${(err as NodeJS.ErrnoException).code}): run npm run build`, { cause: err });
+  }
+  compiled = new WebAssembly.Module(bytes);
   return compiled;
 }
 
