@@ -103,7 +103,7 @@ export class FastRouter implements BulkRows {
     this.spec = spec;
     const targets = spec.shards.length;
     // Enough staging to make flushes rare, bounded in total whatever the shard count.
-    this.stagingCap = align(Math.max(16 * 1024, Math.min(256 * 1024, spec.maxStagingBytes, Math.floor(8 * 1024 * 1024 / targets))));
+    this.stagingCap = align(Math.max(4 * 1024, Math.min(256 * 1024, spec.maxStagingBytes, Math.floor(8 * 1024 * 1024 / targets))));
     this.metaCap = this.stagingCap >>> 4;
     const nullBytes = Buffer.from(spec.format.nullString, 'utf8');
     let at = LAYOUT_BASE;
