@@ -109,7 +109,7 @@ function jsonSummary(s: LoadSummary): Record<string, unknown> {
   return {
     table: s.table, path: s.path, ...(s.reason ? { reason: s.reason } : {}), rows: s.rows, rejected: s.rejected,
     seconds: Number(s.seconds.toFixed(3)), rowsPerSecond: s.rowsPerSecond, shards: s.shards, nodes: s.nodes, jobId: s.jobId,
-    source: s.source, header: s.header, serverResolvedRows: s.serverResolvedRows,
+    source: s.source, header: s.header, serverResolvedRows: s.serverResolvedRows, fastPathRows: s.fastPathRows,
     ...(s.profile ? { profile: { kind: s.profile.kind, distributionColumn: s.profile.distributionColumn, shardCount: s.profile.shardCount,
       colocateWith: s.profile.colocateWith, isolate: s.profile.isolate, reasons: s.profile.reasons } } : {}),
     ...(s.unfinishedCommits ? { unfinishedCommits: s.unfinishedCommits } : {}),

@@ -95,7 +95,8 @@ export class FastRouter implements BulkRows {
   private windowFrom = 0;
   private windowTo = 0;
   private calls = 0;
-  private rowsTaken = 0;
+  /** Rows taken since the router was made. */
+  rowsTotal = 0;
   private disabled = false;
 
   constructor(spec: FastRouterSpec, private readonly sink: StagedRowsSink) {
@@ -177,9 +178,9 @@ export class FastRouter implements BulkRows {
       break;
     }
     this.calls++;
-    this.rowsTaken += this.taken;
-    // Input where most rows need the JavaScript scanner (quoted fields, say) gains nothing here.
-    if (this.calls > 1024 && this.rowsTaken < this.calls * 4) this.disabled = true;
+    this.rowsTotal += this.taken;
+    // Input where most rows need the JavaScript scanner (quoted keys, say) gains nothing here.
+    if (this.calls > 1024 && this.rowsTotal < this.calls * 4) this.disabled = true;
     return pos;
   }
 

@@ -101,6 +101,8 @@ export interface LoadSummary {
   header: boolean;
   /** Rows whose shard PostgreSQL decided (values the client could not canonicalize). */
   serverResolvedRows: number;
+  /** Rows the WebAssembly router took (the rest went through the JavaScript scanner). */
+  fastPathRows: number;
   notices: string[];
   recovered?: RecoveryResult;
   /** The profile that created the layout, when this load planned and applied one. */
@@ -210,6 +212,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
         source: source.name,
         header: cols.header,
         serverResolvedRows: run.serverResolved,
+        fastPathRows: run.fastPathRows,
         notices,
         ...(recovered ? { recovered } : {}),
         ...(profile ? { profile } : {}),
@@ -434,6 +437,10 @@ class LoadRun implements RowSink, StagedRowsSink {
         shards: dist.shards, maxStagingBytes: this.batchBytes,
       }, this);
     }
+  }
+
+  get fastPathRows(): number {
+    return this.fast?.rowsTotal ?? 0;
   }
 
   get serverResolved(): number {
