@@ -1,6 +1,7 @@
 import pg from 'pg';
 import pgCopyStreams from 'pg-copy-streams';
 import { toDatabaseError } from '../errors.js';
+import { endWithoutWaiting } from '../connect/coordinator.js';
 import { quoteLiteral } from '../connect/sql.js';
 import type { Batch } from './batch.js';
 
@@ -116,11 +117,9 @@ export class CopySession {
     }
   }
 
-  async close(): Promise<void> {
-    try {
-      await this.client.end();
-    } catch {
-      /* already closed */
-    }
+  /** Ends the connection; the transaction is over (committed, prepared or rolled back) by now. */
+  close(): void {
+    endWithoutWaiting(this.client);
   }
+
 }

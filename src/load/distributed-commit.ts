@@ -33,10 +33,6 @@ export async function lockJob(coordinator: Queryable, jobId: number): Promise<vo
   await coordinator.query('SELECT pg_advisory_lock($1, $2)', [JOB_LOCK_NAMESPACE, jobId]);
 }
 
-export async function unlockJob(coordinator: Queryable, jobId: number): Promise<void> {
-  await coordinator.query('SELECT pg_advisory_unlock($1, $2)', [JOB_LOCK_NAMESPACE, jobId]);
-}
-
 /** Fails clearly when a node cannot prepare transactions. */
 export async function checkPreparedTransactions(session: Queryable, node: string, needed: number): Promise<void> {
   const r = await session.query<{ max_prepared_transactions: string }>('SHOW max_prepared_transactions');

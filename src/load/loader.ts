@@ -8,7 +8,7 @@ import { citusVersion, readDistribution, readTable, type Distribution, type Shar
 import { ShardRouter } from '../citus/shard-router.js';
 import { UNSURE, valueHasherFor, type ValueHasher } from '../citus/value-hasher.js';
 import { resolveConnectionConfig, type ConnectionConfig, type ConnectionInput } from '../connect/config.js';
-import { connectCoordinator } from '../connect/coordinator.js';
+import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js';
 import { quoteIdent, quoteLiteral } from '../connect/sql.js';
 import {
   AdaptiveLoadError, ConnectionLostError, InputFileError, InvalidConfigurationError, toDatabaseError,
@@ -24,7 +24,7 @@ import { copyOptionsSql, resolveCopyFormat, type CopyFormat, type CopyFormatInpu
 import { CopySession, readInputSettings, type InputSettings } from './copy-session.js';
 import {
   checkPreparedTransactions, commitPreparedAll, globalTransactionIds, lockJob, prepareAll,
-  recoverPreparedTransactions, unlockJob, type RecoveryResult,
+  recoverPreparedTransactions, type RecoveryResult,
 } from './distributed-commit.js';
 import { inputSource, type InputSource } from './input.js';
 import { chooseLoadPath, type LoadPath } from './load-path.js';
@@ -224,10 +224,11 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       throw err;
     } finally {
       rejects.close();
-      await unlockJob(coordinator, jobId).catch(() => {});
     }
   } finally {
-    await coordinator.end().catch(() => {});
+    // The job's advisory lock is a session lock: it goes with the session.
+    endWithoutWaiting(coordinator);
+    trace('coordinator closed');
   }
 }
 
@@ -479,7 +480,8 @@ class LoadRun implements RowSink, StagedRowsSink {
       throw err;
     } finally {
       input.close();
-      await Promise.all(all.map((s) => s.close()));
+      for (const s of all) s.close();
+      trace('worker sessions closed');
     }
   }
 
@@ -555,7 +557,7 @@ class LoadRun implements RowSink, StagedRowsSink {
       }));
     } catch (err) {
       const all = [...sessions.values()].flat();
-      await Promise.all(all.map(async (s) => { await s.abort(); await s.close(); }));
+      await Promise.all(all.map(async (s) => { await s.abort(); s.close(); }));
       throw err;
     }
     return sessions;
