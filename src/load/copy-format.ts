@@ -48,7 +48,7 @@ export function resolveCopyFormat(input: CopyFormatInput): CopyFormat {
   if (kind === 'text' && delimiter === 0x5c) {
     throw new InvalidConfigurationError('the text format cannot use backslash as delimiter');
   }
-  const encoding = (input.encoding ?? 'UTF8').toUpperCase().replace(/[-_]/g, '');
+  const encoding = (input.encoding ?? 'UTF8').toUpperCase().replace(/[^A-Z0-9]/g, ''); // as PostgreSQL cleans names
   return { kind, delimiter, quote, escape, nullString: input.null ?? (kind === 'csv' ? '' : '\\N'), encoding };
 }
 

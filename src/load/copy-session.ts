@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import pgCopyStreams from 'pg-copy-streams';
 import { toDatabaseError } from '../errors.js';
@@ -91,6 +93,13 @@ export class CopySession {
       stream.on('finish', () => resolve(stream.rowCount ?? batch.rows));
       stream.end(batch.buf.subarray(0, batch.len));
     });
+  }
+
+  /** Streams every chunk into one `COPY ... FROM STDIN`; resolves with the server's row count. */
+  async copyWhole(copySql: string, chunks: AsyncIterable<Buffer>): Promise<number> {
+    const stream = this.client.query(pgCopyStreams.from(copySql));
+    await pipeline(Readable.from(chunks), stream);
+    return stream.rowCount ?? 0;
   }
 
   async prepare(gid: string): Promise<void> {

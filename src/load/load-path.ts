@@ -13,6 +13,23 @@ export interface LoadPath {
 const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar']);
 
 /**
+ * PostgreSQL's client-only encodings (PG_ENCODING_IS_CLIENT_ONLY), under the names and aliases
+ * it accepts, cleaned as resolveCopyFormat cleans them. Their multibyte characters can contain
+ * bytes such as a backslash or '|', so COPY converts such input before it looks for delimiters
+ * (encoding_embeds_ascii in copyfromparse.c). A byte scanner would split it wrongly.
+ */
+const ASCII_EMBEDDING_ENCODINGS = new Set([
+  'SJIS', 'SHIFTJIS', 'MSKANJI', 'WIN932', 'WINDOWS932', 'SHIFTJIS2004',
+  'BIG5', 'WIN950', 'WINDOWS950', 'GBK', 'WIN936', 'WINDOWS936', 'UHC', 'WIN949', 'WINDOWS949',
+  'GB18030', 'JOHAB',
+]);
+
+/** Whether input in this encoding (cleaned name) must reach PostgreSQL's COPY unsplit. */
+export function embedsAscii(encoding: string): boolean {
+  return ASCII_EMBEDDING_ENCODINGS.has(encoding);
+}
+
+/**
  * The direct path writes rows into shards itself, so it is taken only when the client can route
  * every row exactly as Citus would. Anything it cannot be sure of goes through Citus's own COPY
  * on the coordinator, with the reason in the summary.
@@ -40,6 +57,10 @@ export function chooseLoadPath(args: {
   if (omittedWithDefault.length > 0) {
     return coordinator(`column ${omittedWithDefault.map((c) => c.name).join(', ')} is not in the input and has a default, `
       + 'which Citus evaluates on the coordinator');
+  }
+  if (embedsAscii(format.encoding)) {
+    return coordinator(`the input encoding ${format.encoding} has multibyte characters containing ASCII bytes, `
+      + 'which only PostgreSQL\'s conversion can split into rows and fields');
   }
   if (dist.kind === 'reference') return { kind: 'direct' };
 

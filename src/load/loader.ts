@@ -11,7 +11,7 @@ import { resolveConnectionConfig, type ConnectionConfig, type ConnectionInput } 
 import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js';
 import { quoteIdent, quoteLiteral } from '../connect/sql.js';
 import {
-  AdaptiveLoadError, ConnectionLostError, InputFileError, InvalidConfigurationError, toDatabaseError,
+  AdaptiveLoadError, BadInputError, ConnectionLostError, InputFileError, InvalidConfigurationError, toDatabaseError,
 } from '../errors.js';
 import type { PlanOptions } from '../profile/analyze.js';
 import type { ShardingProfile } from '../profile/sharding-profile.js';
@@ -21,13 +21,13 @@ import { Batch } from './batch.js';
 import { firstLine, resolveInputColumns, type HeaderMode } from './columns.js';
 import { FastRouter, fastPathSupports, type StagedRowsSink } from './fast-router.js';
 import { copyOptionsSql, resolveCopyFormat, type CopyFormat, type CopyFormatInput } from './copy-format.js';
-import { CopySession, readInputSettings, type InputSettings } from './copy-session.js';
+import { copyFailure, CopySession, readInputSettings, type InputSettings } from './copy-session.js';
 import {
   checkPreparedTransactions, commitPreparedAll, globalTransactionIds, lockJob, prepareAll,
   recoverPreparedTransactions, type RecoveryResult,
 } from './distributed-commit.js';
 import { inputSource, type InputSource } from './input.js';
-import { chooseLoadPath, type LoadPath } from './load-path.js';
+import { chooseLoadPath, embedsAscii, type LoadPath } from './load-path.js';
 import { Rejects } from './rejects.js';
 import { decodeField, FIELD_IS_NULL, FIELD_NEEDS_DECODE, RowScanner, type RowSink } from './row-scanner.js';
 import { ServerResolver } from './server-resolver.js';
@@ -185,6 +185,10 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       format, serverEncoding, forceCoordinator: options.viaCoordinator ?? false,
     });
     if (path.reason) notice(`loading through the coordinator: ${path.reason}`);
+    if (embedsAscii(format.encoding) && (options.maxErrors ?? 0) > 0) {
+      throw new InvalidConfigurationError(`--max-errors needs input the client can split into rows; ${format.encoding} input `
+        + 'goes whole through PostgreSQL\'s COPY, which stops at the first bad row');
+    }
 
     const jobId = await createJob(coordinator, {
       table: `${table.schema}.${table.name}`, source: source.name, path: path.kind, reason: path.reason,
@@ -380,6 +384,10 @@ class LoadRun implements RowSink, StagedRowsSink {
   private readonly batchBytes: number;
   private readonly distColumn: string | undefined;
   private readonly fieldIndex: number;
+  /** COPY options for the input's format and encoding. */
+  private readonly copyOptions: string;
+  /** The input reaches the coordinator's COPY unsplit (see embedsAscii). */
+  private readonly whole: boolean;
   private pool!: WriterPool;
   private resolver: ServerResolver | undefined;
   private rowsRouted = 0;
@@ -403,6 +411,8 @@ class LoadRun implements RowSink, StagedRowsSink {
   ) {
     const colList = columns.map((c) => quoteIdent(c.name)).join(', ');
     const withOpts = copyOptionsSql(format, quoteLiteral) + (format.encoding !== 'UTF8' ? `, ENCODING ${quoteLiteral(format.encoding)}` : '');
+    this.copyOptions = withOpts;
+    this.whole = path.kind === 'coordinator' && embedsAscii(format.encoding);
     this.distColumn = dist.kind === 'hash' ? dist.column : undefined;
     this.fieldIndex = this.distColumn ? columns.findIndex((c) => c.name === this.distColumn) : -1;
     if (path.kind === 'direct') {
@@ -461,7 +471,7 @@ class LoadRun implements RowSink, StagedRowsSink {
         this.resolver = new ServerResolver(this.coordinator, this.table.oid,
           new Map(this.targets.map((t) => [t.shardId!, t.index])));
       }
-      const bytesRead = await this.stream(input, header);
+      const bytesRead = this.whole ? await this.streamWhole(all[0]!, input, header) : await this.stream(input, header);
       trace('input streamed');
       const rows = this.pool.targetRows.reduce((a, b) => a + b, 0);
       const seconds = (performance.now() - started) / 1000;
@@ -617,6 +627,44 @@ class LoadRun implements RowSink, StagedRowsSink {
     await this.pool.drain();
     progress?.({ bytesRead, totalBytes: this.source.compressed ? undefined : this.source.size, rows: this.rowsRouted });
     return bytesRead;
+  }
+
+  /**
+   * Input whose multibyte characters may contain ASCII bytes goes into one coordinator COPY,
+   * unsplit: only PostgreSQL, converting it first, can find its rows and fields. Its line
+   * numbers are the file's (the header counts as line 1), so errors still name the line.
+   */
+  private async streamWhole(session: CopySession, input: OpenedInput, header: boolean): Promise<number> {
+    const { table, columns, source } = this;
+    const copySql = `COPY ${quoteIdent(table.schema)}.${quoteIdent(table.name)} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) `
+      + `FROM STDIN WITH (${this.copyOptions}${header ? ', HEADER true' : ''})`;
+    let bytes = 0;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      bytes += input.head.length;
+      yield input.head;
+      for (;;) {
+        const next = await input.rest.next();
+        if (next.done) return;
+        bytes += next.value.length;
+        yield Buffer.from(next.value); // read buffers are reused; the socket may still hold this one
+      }
+    }
+    let rows: number;
+    try {
+      rows = await session.copyWhole(copySql, chunks());
+    } catch (err) {
+      const failure = copyFailure(err);
+      const pgErr = toDatabaseError(err, session.node);
+      if (failure.copyLine === undefined) throw pgErr;
+      throw new BadInputError({ file: source.name, line: failure.copyLine, column: failure.column },
+        pgErr.message.replace(/ \[node [^\]]+\]$/, ''), { cause: pgErr });
+    }
+    this.pool.targetRows[0] = rows;
+    const stats = this.pool.nodeStats.get(session.node)!;
+    stats.rows = rows;
+    stats.bytes = bytes;
+    this.rowsRouted = rows;
+    return bytes;
   }
 
   private async flushResolver(): Promise<void> {
