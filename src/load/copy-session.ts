@@ -130,5 +130,4 @@ export class CopySession {
   close(): void {
     endWithoutWaiting(this.client);
   }
-
 }

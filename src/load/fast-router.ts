@@ -90,6 +90,8 @@ export class FastRouter implements BulkRows {
   private readonly metaCap: number;
   private readonly windowAt: number;
   private readonly spec: FastRouterSpec;
+  /** Where configure() finds the shard ranges and the NULL marker in the kernel's memory. */
+  private readonly layout: { minsAt: number; orderAt: number; nullAt: number; nullLen: number };
   private configuredCrlf: boolean | undefined;
   private windowBuf: Buffer | undefined;
   private windowFrom = 0;
@@ -133,14 +135,13 @@ export class FastRouter implements BulkRows {
     this.layout = { minsAt, orderAt, nullAt, nullLen: nullBytes.length };
   }
 
-  private readonly layout: { minsAt: number; orderAt: number; nullAt: number; nullLen: number };
-
   private configure(crlf: boolean): void {
     const { format, fieldIndex, expectedFields, typeName, maxChars } = this.spec;
     const special = format.kind === 'csv' ? format.quote : 0x5c;
+    const quotedFields = format.kind === 'csv' && format.escape === format.quote;
     const { minsAt, orderAt, nullAt, nullLen } = this.layout;
-    this.kernel.configure(format.delimiter, special, format.kind === 'csv' && format.escape === format.quote ? 1 : 0, crlf ? 1 : 0, fieldIndex, expectedFields, KEY_KINDS[typeName]!,
-      typeName === 'varchar' && maxChars !== undefined ? maxChars : -1,
+    this.kernel.configure(format.delimiter, special, quotedFields ? 1 : 0, crlf ? 1 : 0, fieldIndex, expectedFields,
+      KEY_KINDS[typeName]!, typeName === 'varchar' && maxChars !== undefined ? maxChars : -1,
       nullAt, nullLen, minsAt, orderAt, this.spec.shards.length,
       this.stagedLenAt, this.stagedRowsAt, this.stagingAt, this.stagingCap, this.metaAt, this.metaCap, this.touchedAt);
     this.configuredCrlf = crlf;

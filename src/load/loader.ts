@@ -9,7 +9,7 @@ import { ShardRouter } from '../citus/shard-router.js';
 import { UNSURE, valueHasherFor, type ValueHasher } from '../citus/value-hasher.js';
 import { resolveConnectionConfig, type ConnectionConfig, type ConnectionInput } from '../connect/config.js';
 import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js';
-import { quoteIdent, quoteLiteral } from '../connect/sql.js';
+import { qualifiedName, quoteIdent, quoteLiteral } from '../connect/sql.js';
 import {
   AdaptiveLoadError, BadInputError, ConnectionLostError, InputFileError, InvalidConfigurationError, toDatabaseError,
 } from '../errors.js';
@@ -138,11 +138,12 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     // Recovery of earlier loads runs while the table is read (plain reads on the shared
     // session). It ends before anything here opens a transaction or creates this load's job
     // (this session will hold that job's lock, so recovery would take it for abandoned).
-    const recovery = citus ? settle(recoverAll(coordinator, conn)) : undefined;
+    const recovery = citus ? recoverAll(coordinator, conn) : undefined;
+    recovery?.catch(() => { /* thrown where it is awaited below */ });
     let source = originalSource;
     let table = await tryReadTable(coordinator, options.table);
     let dist = table ? await readDistribution(coordinator, table, citus !== undefined) : undefined;
-    const recovered = recovery ? unwrap(await recovery) : undefined;
+    const recovered = await recovery;
     trace('recovery checked');
     if (recovered && recovered.committed.length + recovered.rolledBack.length > 0) {
       notice(`recovered an earlier interrupted load: ${recovered.committed.length} prepared transaction(s) committed, `
@@ -234,16 +235,6 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     endWithoutWaiting(coordinator);
     trace('coordinator closed');
   }
-}
-
-/** A promise that never rejects (so it can wait while other work runs), and its unwrapping. */
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-function settle<T>(p: Promise<T>): Promise<Settled<T>> {
-  return p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
-}
-function unwrap<T>(s: Settled<T>): T {
-  if (!s.ok) throw s.error;
-  return s.value;
 }
 
 /** Recovery over every primary node of the cluster (coordinator included). */
@@ -384,8 +375,8 @@ class LoadRun implements RowSink, StagedRowsSink {
   private readonly batchBytes: number;
   private readonly distColumn: string | undefined;
   private readonly fieldIndex: number;
-  /** COPY options for the input's format and encoding. */
-  private readonly copyOptions: string;
+  /** `COPY relation (columns) FROM STDIN WITH (format options, extra)` for this input. */
+  private readonly copyInto: (relation: string, extraOptions?: string) => string;
   /** The input reaches the coordinator's COPY unsplit (see embedsAscii). */
   private readonly whole: boolean;
   private pool!: WriterPool;
@@ -411,7 +402,7 @@ class LoadRun implements RowSink, StagedRowsSink {
   ) {
     const colList = columns.map((c) => quoteIdent(c.name)).join(', ');
     const withOpts = copyOptionsSql(format, quoteLiteral) + (format.encoding !== 'UTF8' ? `, ENCODING ${quoteLiteral(format.encoding)}` : '');
-    this.copyOptions = withOpts;
+    this.copyInto = (relation, extraOptions = '') => `COPY ${relation} (${colList}) FROM STDIN WITH (${withOpts}${extraOptions})`;
     this.whole = path.kind === 'coordinator' && embedsAscii(format.encoding);
     this.distColumn = dist.kind === 'hash' ? dist.column : undefined;
     this.fieldIndex = this.distColumn ? columns.findIndex((c) => c.name === this.distColumn) : -1;
@@ -420,7 +411,7 @@ class LoadRun implements RowSink, StagedRowsSink {
         index,
         label: `shard ${s.shardId}`,
         shardId: s.shardId,
-        copySql: `COPY ${s.qualifiedName} (${colList}) FROM STDIN WITH (${withOpts})`,
+        copySql: this.copyInto(s.qualifiedName),
         nodes: s.placements.map((p) => `${p.host}:${p.port}`),
       }));
       if (dist.kind === 'hash') {
@@ -433,7 +424,7 @@ class LoadRun implements RowSink, StagedRowsSink {
         index: 0,
         label: `${table.schema}.${table.name}`,
         shardId: undefined,
-        copySql: `COPY ${quoteIdent(table.schema)}.${quoteIdent(table.name)} (${colList}) FROM STDIN WITH (${withOpts})`,
+        copySql: this.copyInto(qualifiedName(table.schema, table.name)),
         nodes: ['coordinator'],
       }];
     }
@@ -620,9 +611,8 @@ class LoadRun implements RowSink, StagedRowsSink {
     }
     await this.flushResolver();
     for (let t = 0; t < this.batches.length; t++) {
-      const b = this.batches[t];
-      if (b && !b.isEmpty) this.pool.dispatch(this.targets[t]!, b, (x) => this.release(x));
-      this.batches[t] = undefined;
+      if (this.batches[t]?.isEmpty) this.batches[t] = undefined;
+      else this.dispatch(t);
     }
     await this.pool.drain();
     progress?.({ bytesRead, totalBytes: this.source.compressed ? undefined : this.source.size, rows: this.rowsRouted });
@@ -635,9 +625,7 @@ class LoadRun implements RowSink, StagedRowsSink {
    * numbers are the file's (the header counts as line 1), so errors still name the line.
    */
   private async streamWhole(session: CopySession, input: OpenedInput, header: boolean): Promise<number> {
-    const { table, columns, source } = this;
-    const copySql = `COPY ${quoteIdent(table.schema)}.${quoteIdent(table.name)} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) `
-      + `FROM STDIN WITH (${this.copyOptions}${header ? ', HEADER true' : ''})`;
+    const copySql = this.copyInto(qualifiedName(this.table.schema, this.table.name), header ? ', HEADER true' : '');
     let bytes = 0;
     async function* chunks(): AsyncGenerator<Buffer> {
       bytes += input.head.length;
@@ -656,7 +644,7 @@ class LoadRun implements RowSink, StagedRowsSink {
       const failure = copyFailure(err);
       const pgErr = toDatabaseError(err, session.node);
       if (failure.copyLine === undefined) throw pgErr;
-      throw new BadInputError({ file: source.name, line: failure.copyLine, column: failure.column },
+      throw new BadInputError({ file: this.source.name, line: failure.copyLine, column: failure.column },
         pgErr.message.replace(/ \[node [^\]]+\]$/, ''), { cause: pgErr });
     }
     this.pool.targetRows[0] = rows;
@@ -732,35 +720,38 @@ class LoadRun implements RowSink, StagedRowsSink {
 
   // StagedRowsSink: rows the WebAssembly router took, one target's worth at a time.
   staged(target: number, bytes: Buffer, meta: Int32Array, rows: number): void {
-    let b = this.batches[target];
-    if (b && b.len + bytes.length > b.buf.length) {
-      this.pool.dispatch(this.targets[target]!, b, (x) => this.release(x));
-      b = undefined;
-    }
-    if (!b) {
-      b = this.freeBatches.pop() ?? new Batch(this.batchBytes + 4096);
-      this.batches[target] = b;
-    }
+    const current = this.batches[target];
+    // Sent a little early rather than grown: staged rows come a staging area at a time.
+    if (current && current.len + bytes.length > current.buf.length) this.dispatch(target);
+    const b = this.openBatch(target);
     b.appendStaged(bytes, meta, rows);
     this.rowsRouted += rows;
-    if (b.len >= this.batchBytes) {
-      this.batches[target] = undefined;
-      this.pool.dispatch(this.targets[target]!, b, (x) => this.release(x));
-    }
+    if (b.len >= this.batchBytes) this.dispatch(target);
   }
 
   private append(target: number, buf: Buffer, rowStart: number, rowEnd: number, contentEnd: number, line: number, span: number): void {
+    const b = this.openBatch(target);
+    b.append(buf, rowStart, rowEnd, contentEnd === rowEnd ? this.terminator : undefined, line, span);
+    this.rowsRouted++;
+    if (b.len >= this.batchBytes) this.dispatch(target);
+  }
+
+  /** The target's batch being filled, started from a free one when there is none. */
+  private openBatch(target: number): Batch {
     let b = this.batches[target];
     if (!b) {
       b = this.freeBatches.pop() ?? new Batch(this.batchBytes + 4096);
       this.batches[target] = b;
     }
-    b.append(buf, rowStart, rowEnd, contentEnd === rowEnd ? this.terminator : undefined, line, span);
-    this.rowsRouted++;
-    if (b.len >= this.batchBytes) {
-      this.batches[target] = undefined;
-      this.pool.dispatch(this.targets[target]!, b, (x) => this.release(x));
-    }
+    return b;
+  }
+
+  /** Sends the target's batch to its nodes; the next row starts a new one. */
+  private dispatch(target: number): void {
+    const b = this.batches[target];
+    if (!b) return;
+    this.batches[target] = undefined;
+    this.pool.dispatch(this.targets[target]!, b, (x) => this.release(x));
   }
 
   private release(b: Batch): void {
