@@ -44,12 +44,18 @@ function pgShareDir(): string {
   }
 }
 
-/** Why Citus cannot be used here, or undefined when it can. */
+/**
+ * Why Citus cannot be used here, or undefined when it can. With CITUS_ADAPTIVE_LOAD_REQUIRE_CITUS
+ * set (CI does), a missing Citus is an error instead: a skipped Citus suite must not pass.
+ */
 export function citusUnavailableReason(): string | undefined {
-  if (process.env.CITUS_ADAPTIVE_LOAD_NO_CITUS) return 'CITUS_ADAPTIVE_LOAD_NO_CITUS is set';
-  const control = join(pgShareDir(), 'extension', 'citus.control');
-  if (!existsSync(control)) return `the citus extension is not installed (no ${control})`;
-  return undefined;
+  const reason = process.env.CITUS_ADAPTIVE_LOAD_NO_CITUS ? 'CITUS_ADAPTIVE_LOAD_NO_CITUS is set'
+    : existsSync(join(pgShareDir(), 'extension', 'citus.control')) ? undefined
+      : `the citus extension is not installed (no ${join(pgShareDir(), 'extension', 'citus.control')})`;
+  if (reason && process.env.CITUS_ADAPTIVE_LOAD_REQUIRE_CITUS) {
+    throw new Error(`Citus is required here (CITUS_ADAPTIVE_LOAD_REQUIRE_CITUS is set) but cannot be used: ${reason}`);
+  }
+  return reason;
 }
 
 export function postgresUnavailableReason(): string | undefined {

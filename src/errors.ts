@@ -64,6 +64,12 @@ export class InvalidTextRepresentationError extends DatabaseError {}
 export class RetryableTransactionError extends DatabaseError {}
 export class QueryCanceledError extends DatabaseError {}
 export class ConnectionLostError extends DatabaseError {}
+/** A node did not answer within the bound the load set (connect, statement or lock timeout). */
+export class TimeoutError extends DatabaseError {
+  constructor(message: string, node: string | undefined, options?: { cause?: unknown }) {
+    super(message, undefined, node, options);
+  }
+}
 
 interface PgErrorLike {
   message?: string;

@@ -20,7 +20,8 @@ import {
 import { WriterPool, type CopyTarget } from '../src/load/writer-pool.js';
 import { Rejects } from '../src/load/rejects.js';
 import { migrate } from '../src/metadata/migrate.js';
-import { createJob, recordCommittedJob } from '../src/metadata/job-store.js';
+import { createLockedJob, recordCommittedJob } from '../src/metadata/job-store.js';
+import { DEFAULT_TIMEOUTS } from '../src/connect/config.js';
 import { ClusterStateError } from '../src/errors.js';
 import { runCli } from './support/cli.js';
 
@@ -54,7 +55,7 @@ describe('plain PostgreSQL: several instances, two-phase commit, recovery', () =
     for (const w of cluster.workers) {
       const list: CopySession[] = [];
       for (let i = 0; i < perNode; i++) {
-        const s = await CopySession.open({ connectionString: w.url }, w.name, SETTINGS, 'test');
+        const s = await CopySession.open({ connectionString: w.url }, w.name, SETTINGS, 'test', DEFAULT_TIMEOUTS);
         await s.begin();
         list.push(s);
       }
@@ -76,7 +77,7 @@ describe('plain PostgreSQL: several instances, two-phase commit, recovery', () =
     assert.deepEqual(pool.targetRows, [5000, 5000]);
     assert.equal(await count(cluster.workers[0]!.url), 0, 'invisible before commit');
     await withClient(cluster.coordinator.url, async (c) => {
-      const jobId = await createJob(c, { table: 't', source: 'test', path: 'direct', reason: undefined, options: {} });
+      const jobId = await createLockedJob(c, { table: 't', source: 'test', path: 'direct', reason: undefined, options: {} });
       const gids = globalTransactionIds(jobId, all.length);
       await prepareAll(all, gids);
       await recordCommittedJob(c, jobId, { rows: 10_000, rejected: 0, bytes: 0, seconds: 0, shards: [], nodes: [] }, gids);
@@ -107,14 +108,14 @@ describe('plain PostgreSQL: several instances, two-phase commit, recovery', () =
   for (const step of ['after-prepare', 'after-commit-record'] as const) {
     it(`recovery after a process killed ${step.replace(/-/g, ' ')}`, async () => {
       const before = await count(cluster.workers[0]!.url);
-      const jobId = await withClient(cluster.coordinator.url, (c) => createJob(c, { table: 't', source: 'test', path: 'direct', reason: undefined, options: {} }));
+      const jobId = await withClient(cluster.coordinator.url, (c) => createLockedJob(c, { table: 't', source: 'test', path: 'direct', reason: undefined, options: {} }));
       const script = fileURLToPath(new URL('./support/prepare-and-die.js', import.meta.url));
       const r = spawnSync(process.execPath, [script, cluster.coordinator.url, String(jobId), step, ...cluster.workers.map((w) => w.url)], { encoding: 'utf8' });
       assert.equal(r.signal, 'SIGKILL', r.stderr);
       assert.equal(await prepared(cluster.workers[0]!.url), 1);
       assert.equal(await count(cluster.workers[0]!.url), before, 'prepared rows are invisible');
       const result = await withClient(cluster.coordinator.url, (c) =>
-        recoverPreparedTransactions(c, cluster.workers.map((w) => ({ label: w.name, config: { connectionString: w.url } }))));
+        recoverPreparedTransactions(c, cluster.workers.map((w) => ({ label: w.name, config: { connectionString: w.url } })), DEFAULT_TIMEOUTS));
       const expectCommit = step === 'after-commit-record';
       assert.equal((expectCommit ? result.committed : result.rolledBack).length, 2);
       assert.equal(await prepared(cluster.workers[0]!.url), 0);

@@ -11,6 +11,9 @@ export interface CommonFlags {
   nodeMap?: string[];
   config?: string;
   json?: boolean;
+  connectTimeout?: number;
+  statementTimeout?: number;
+  lockTimeout?: number;
 }
 
 export interface LoadFlags extends CommonFlags {
@@ -40,7 +43,10 @@ export interface LoadFlags extends CommonFlags {
 }
 
 export function connectionInput(flags: CommonFlags): ConnectionInput {
-  return { coordinator: flags.coordinator, nodeMap: flags.nodeMap, configFile: flags.config };
+  return {
+    coordinator: flags.coordinator, nodeMap: flags.nodeMap, configFile: flags.config,
+    connectTimeout: flags.connectTimeout, statementTimeout: flags.statementTimeout, lockTimeout: flags.lockTimeout,
+  };
 }
 
 export function positiveInt(name: string, v: number | undefined, min = 1): number | undefined {

@@ -15,9 +15,12 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 function connectionOptions(cmd: Command): Command {
   return cmd
-    .option('--coordinator <url>', 'coordinator URL (default: DATABASE_URL, then PGHOST/PGPORT/PGUSER/PGDATABASE)')
+    .option('--coordinator <url>', 'coordinator: postgres:// URL or libpq keyword/value string (default: DATABASE_URL, then PGHOST/PGPORT/PGUSER/PGDATABASE)')
     .option('--node-map <name:port=host:port>', 'reach a node the cluster advertises as name:port at host:port (repeatable)', collect)
     .option('--config <file>', 'JSON file with coordinator and nodeMap')
+    .option('--connect-timeout <s>', 'seconds to wait for a connection (default: connect_timeout, PGCONNECT_TIMEOUT, else 10)', Number)
+    .option('--statement-timeout <s>', 'seconds one statement (a COPY batch, PREPARE, a read) may take on any node (default 300)', Number)
+    .option('--lock-timeout <s>', "seconds to wait for a lock: Citus's shard locks, another load into a unique-keyed table (default 60)", Number)
     .option('--json', 'print one JSON object on stdout');
 }
 

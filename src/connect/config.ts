@@ -1,16 +1,23 @@
 import { readFileSync } from 'node:fs';
 import type { ClientConfig } from 'pg';
-import { parse as parseConnectionString } from 'pg-connection-string';
 import { InvalidConfigurationError } from '../errors.js';
+import { parseConninfo, type ConninfoSettings } from './conninfo.js';
 
 /**
  * Where the coordinator is and how to reach workers. Precedence, lowest first: libpq
  * environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE, read by pg itself,
- * with ~/.pgpass when no password is given), DATABASE_URL, the config file, then flags.
+ * with ~/.pgpass when no password is given; PGCONNECT_TIMEOUT here), DATABASE_URL, the config
+ * file, then flags.
  */
 export interface ConnectionInput {
-  /** postgres:// URL of the coordinator. */
+  /** The coordinator: a postgres:// URL or a libpq keyword/value string (`host=... port=...`). */
   coordinator?: string;
+  /** Seconds to wait for a connection. Default: the connection string's connect_timeout, PGCONNECT_TIMEOUT, else 10. */
+  connectTimeout?: number;
+  /** Seconds one statement (a COPY batch, PREPARE, a catalog read) may take on any node during a load. Default 300. */
+  statementTimeout?: number;
+  /** Seconds a load waits for any lock (Citus's shard locks, rows another load is writing). Default 60. */
+  lockTimeout?: number;
   /** Address rewrites `name:port=host:port` for nodes the cluster advertises under names the client cannot reach. */
   nodeMap?: string[];
   /** JSON file with { coordinator?, nodeMap?: string[] | Record<string,string> }. */
@@ -22,9 +29,19 @@ export interface NodeAddress {
   readonly port: number;
 }
 
+/** Every wait of a load has one of these bounds (milliseconds). */
+export interface Timeouts {
+  readonly connectMs: number;
+  readonly statementMs: number;
+  readonly lockMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 10_000, statementMs: 300_000, lockMs: 60_000 };
+
 export interface ConnectionConfig {
-  /** pg ClientConfig for the coordinator. */
+  /** pg ClientConfig for the coordinator (connect timeout and TCP keepalives included). */
   readonly coordinator: ClientConfig;
+  readonly timeouts: Timeouts;
   /** Where to connect for a node the cluster advertises as host:port. */
   workerConfig(advertised: NodeAddress): ClientConfig;
   /** A description safe for output and logs (never contains a password). */
@@ -48,6 +65,9 @@ function parseNodeMapEntry(entry: string): [string, NodeAddress] {
 interface ConfigFile {
   coordinator?: string;
   nodeMap?: string[] | Record<string, string>;
+  connectTimeout?: number;
+  statementTimeout?: number;
+  lockTimeout?: number;
 }
 
 function readConfigFile(path: string): ConfigFile {
@@ -60,8 +80,16 @@ function readConfigFile(path: string): ConfigFile {
 
 export function resolveConnectionConfig(input: ConnectionInput, env: NodeJS.ProcessEnv = process.env): ConnectionConfig {
   const file = input.configFile ? readConfigFile(input.configFile) : {};
-  const url = input.coordinator ?? file.coordinator ?? env.DATABASE_URL;
-  const coordinator: ClientConfig = url ? clientConfigFromUrl(url) : {};
+  const conninfo = input.coordinator ?? file.coordinator ?? env.DATABASE_URL;
+  const settings = conninfo ? parseConninfo(conninfo) : {};
+  const timeouts: Timeouts = {
+    connectMs: 1000 * (seconds('--connect-timeout', input.connectTimeout ?? file.connectTimeout)
+      ?? seconds('connect_timeout', settings.connect_timeout) ?? seconds('PGCONNECT_TIMEOUT', env.PGCONNECT_TIMEOUT)
+      ?? DEFAULT_TIMEOUTS.connectMs / 1000),
+    statementMs: 1000 * (seconds('--statement-timeout', input.statementTimeout ?? file.statementTimeout) ?? DEFAULT_TIMEOUTS.statementMs / 1000),
+    lockMs: 1000 * (seconds('--lock-timeout', input.lockTimeout ?? file.lockTimeout) ?? DEFAULT_TIMEOUTS.lockMs / 1000),
+  };
+  const coordinator = clientConfigFrom(settings, timeouts);
 
   const mapEntries = [
     ...(Array.isArray(file.nodeMap) ? file.nodeMap : Object.entries(file.nodeMap ?? {}).map(([k, v]) => `${k}=${v}`)),
@@ -71,37 +99,43 @@ export function resolveConnectionConfig(input: ConnectionInput, env: NodeJS.Proc
 
   return {
     coordinator,
+    timeouts,
     workerConfig(advertised: NodeAddress): ClientConfig {
       const target = nodeMap.get(`${advertised.host}:${advertised.port}`) ?? advertised;
-      // Same credentials, database and TLS settings as the coordinator; only the address differs.
-      const { connectionString: _ignored, ...rest } = coordinator;
-      return { ...rest, host: target.host, port: target.port };
+      // Same credentials, database, TLS settings and timeouts as the coordinator; only the address differs.
+      return { ...coordinator, host: target.host, port: target.port };
     },
     describe: describeConfig,
   };
 }
 
-function clientConfigFromUrl(url: string): ClientConfig {
-  let parsed: ReturnType<typeof parseConnectionString>;
-  try {
-    parsed = parseConnectionString(url);
-  } catch (err) {
-    throw new InvalidConfigurationError(`invalid coordinator URL ${redactUrl(url)}`, { cause: err });
-  }
-  const config: ClientConfig = {};
-  if (parsed.host) config.host = parsed.host;
-  if (parsed.port) config.port = Number(parsed.port);
-  if (parsed.user) config.user = parsed.user;
-  if (parsed.password) config.password = parsed.password;
-  if (parsed.database) config.database = parsed.database;
-  if (parsed.ssl !== undefined && parsed.ssl !== null) config.ssl = parsed.ssl as ClientConfig['ssl'];
-  if (parsed.application_name) config.application_name = parsed.application_name;
-  return config;
+/** A positive number of seconds, or undefined when not given; anything else is a configuration error. */
+function seconds(name: string, value: unknown): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidConfigurationError(`${name} must be a positive number of seconds, got ${JSON.stringify(value)}`);
+  return n;
 }
 
-/** Replaces the password of a postgres:// URL with ***. */
-export function redactUrl(url: string): string {
-  return url.replace(/(\/\/[^:/@]+:)([^@]*)@/, '$1***@');
+function clientConfigFrom(parsed: ConninfoSettings, timeouts: Timeouts): ClientConfig {
+  const str = (k: string) => (typeof parsed[k] === 'string' && parsed[k] !== '' ? parsed[k] as string : undefined);
+  const config: ClientConfig = {
+    connectionTimeoutMillis: timeouts.connectMs,
+    // libpq's default: keepalives on, so a peer that vanished is noticed on an idle connection too.
+    keepAlive: str('keepalives') !== '0',
+    keepAliveInitialDelayMillis: 1000 * (seconds('keepalives_idle', str('keepalives_idle')) ?? 30),
+  };
+  const host = str('host');
+  if (host) config.host = host;
+  if (str('port')) config.port = Number(str('port'));
+  if (str('user')) config.user = str('user');
+  if (str('password')) config.password = str('password');
+  if (str('database')) config.database = str('database');
+  if (parsed.ssl !== undefined && parsed.ssl !== null) config.ssl = parsed.ssl as ClientConfig['ssl'];
+  if (str('application_name')) config.application_name = str('application_name');
+  if (str('options')) config.options = str('options');
+  if (str('client_encoding')) config.client_encoding = str('client_encoding');
+  return config;
 }
 
 function describeConfig(config: ClientConfig): string {

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import type { Timeouts } from '../connect/config.js';
+import { DEADLINE_GRACE_MS, endWithoutWaiting } from '../connect/coordinator.js';
+import { withDeadline } from '../connect/deadline.js';
 import type { Queryable } from '../connect/queryable.js';
 import { quoteLiteral } from '../connect/sql.js';
 import { ClusterStateError, toDatabaseError } from '../errors.js';
@@ -11,12 +14,24 @@ import type { CopySession } from './copy-session.js';
  * A crash before the record means roll back everywhere; after it, commit everywhere. Recovery
  * (`recoverPreparedTransactions`) applies that rule to whatever a crash left prepared.
  *
+ * The rule has one precondition: the record's existence must be final when it is read. A live
+ * load holds its job's advisory lock (taken in the same statement that creates the job, so no
+ * job is ever visible unlocked) until its session ends, and a session ends only after its
+ * transaction did. So recovery first takes the job's lock, and only then reads the record.
+ * Once every PREPARE succeeded, nothing but the record decides: a commit whose reply was lost
+ * leaves the prepared transactions to recovery, never rolls them back.
+ *
  * Global transaction ids look like `cal_<job>_<token>_<n>`, a form Citus's own recovery
  * (`citus_<group>_<pid>_...`) never claims.
  */
 
-/** Advisory-lock namespace held by a running load, so recovery leaves its transactions alone. */
-export const JOB_LOCK_NAMESPACE = 0x43414c; // 'CAL'
+/**
+ * SQL for the job's advisory-lock key (bigint): 'CAL' in the top bits, the job id (< 2^40) in
+ * the low 40. `$n` is the job id parameter.
+ */
+export function jobLockKeySql(param: string): string {
+  return `((4407628::bigint << 40) + ${param}::bigint)`;
+}
 
 export function globalTransactionIds(jobId: number, count: number): string[] {
   const token = randomBytes(4).toString('hex');
@@ -30,7 +45,7 @@ export function jobIdOfGid(gid: string): number | undefined {
 
 /** Holds the job's advisory lock on the coordinator session for the duration of the load. */
 export async function lockJob(coordinator: Queryable, jobId: number): Promise<void> {
-  await coordinator.query('SELECT pg_advisory_lock($1, $2)', [JOB_LOCK_NAMESPACE, jobId]);
+  await coordinator.query(`SELECT pg_advisory_lock(${jobLockKeySql('$1')})`, [jobId]);
 }
 
 /** Fails clearly when a node cannot prepare transactions. */
@@ -86,16 +101,19 @@ export interface RecoveryResult {
 export async function recoverPreparedTransactions(
   coordinator: Queryable,
   nodes: { label: string; config: pg.ClientConfig }[],
+  timeouts: Timeouts,
 ): Promise<RecoveryResult> {
   const result: RecoveryResult = { committed: [], rolledBack: [], inProgress: [], unreachable: [] };
+  const deadline = timeouts.statementMs + DEADLINE_GRACE_MS;
   // Nodes are checked together: each costs a connection, and nearly always finds nothing.
   await Promise.all(nodes.map(async (node) => {
-    const client = new pg.Client(node.config);
+    const client = new pg.Client({ ...node.config, application_name: 'citus-adaptive-load recovery' });
     client.on('error', () => {});
+    const step = <T>(what: string, op: Promise<T>) => withDeadline(client, deadline, () => `recovery: ${what}`, node.label, op);
     try {
       await client.connect();
-      const prepared = await client.query<{ gid: string }>(
-        "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'cal\\_%' AND database = current_database() ORDER BY gid");
+      const prepared = await step('reading pg_prepared_xacts', client.query<{ gid: string }>(
+        "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'cal\\_%' AND database = current_database() ORDER BY gid"));
       for (const { gid } of prepared.rows) {
         const jobId = jobIdOfGid(gid);
         if (jobId === undefined) continue;
@@ -104,26 +122,39 @@ export async function recoverPreparedTransactions(
           result.inProgress.push(gid);
           continue;
         }
-        await client.query(`${decision === 'commit' ? 'COMMIT' : 'ROLLBACK'} PREPARED ${quoteLiteral(gid)}`);
+        try {
+          await step(`finishing ${gid}`, client.query(`${decision === 'commit' ? 'COMMIT' : 'ROLLBACK'} PREPARED ${quoteLiteral(gid)}`));
+        } catch (err) {
+          // Another recovery finished it first: the decision is the same, nothing is left to do.
+          if ((err as { code?: string }).code === '42704') continue;
+          throw err;
+        }
         (decision === 'commit' ? result.committed : result.rolledBack).push(`${gid}@${node.label}`);
       }
     } catch (err) {
       result.unreachable.push({ node: node.label, error: toDatabaseError(err, node.label).message });
     } finally {
-      await client.end().catch(() => {});
+      endWithoutWaiting(client);
     }
   }));
   await markAbandonedJobs(coordinator);
   return result;
 }
 
-async function decide(coordinator: Queryable, jobId: number): Promise<'commit' | 'rollback' | 'running'> {
-  const rec = await coordinator.query('SELECT 1 FROM adaptive_load.commit_records WHERE job_id = $1', [jobId]);
-  if (rec.rowCount) return 'commit';
-  const lock = await coordinator.query<{ free: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS free', [JOB_LOCK_NAMESPACE, jobId]);
+/**
+ * Whether a job's prepared transactions commit, roll back, or belong to a load still running.
+ * The lock comes first: holding it proves the job's session (and so its transaction) has ended,
+ * so the record read after it is final.
+ */
+export async function decide(coordinator: Queryable, jobId: number): Promise<'commit' | 'rollback' | 'running'> {
+  const lock = await coordinator.query<{ free: boolean }>(`SELECT pg_try_advisory_lock(${jobLockKeySql('$1')}) AS free`, [jobId]);
   if (!lock.rows[0]!.free) return 'running';
-  await coordinator.query('SELECT pg_advisory_unlock($1, $2)', [JOB_LOCK_NAMESPACE, jobId]);
-  return 'rollback';
+  try {
+    const rec = await coordinator.query('SELECT 1 FROM adaptive_load.commit_records WHERE job_id = $1', [jobId]);
+    return rec.rowCount ? 'commit' : 'rollback';
+  } finally {
+    await coordinator.query(`SELECT pg_advisory_unlock(${jobLockKeySql('$1')})`, [jobId]);
+  }
 }
 
 /** Jobs still 'running' whose process is gone (their lock is free) are marked rolled back. */

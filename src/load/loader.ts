@@ -9,23 +9,25 @@ import { ShardRouter } from '../citus/shard-router.js';
 import { UNSURE, valueHasherFor, type ValueHasher } from '../citus/value-hasher.js';
 import { resolveConnectionConfig, type ConnectionConfig, type ConnectionInput } from '../connect/config.js';
 import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js';
+import { jobLockKeySql } from './distributed-commit.js';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../connect/sql.js';
 import {
-  AdaptiveLoadError, BadInputError, ConnectionLostError, InputFileError, InvalidConfigurationError, toDatabaseError,
+  AdaptiveLoadError, BadInputError, DatabaseError, InputFileError, InvalidConfigurationError, toDatabaseError,
 } from '../errors.js';
 import type { PlanOptions } from '../profile/analyze.js';
 import type { ShardingProfile } from '../profile/sharding-profile.js';
 import { migrate } from '../metadata/migrate.js';
-import { createJob, recordCommittedJob, recordFailedJob, type JobResult } from '../metadata/job-store.js';
+import { createLockedJob, recordCommittedJob, recordFailedJob, type JobResult } from '../metadata/job-store.js';
 import { Batch } from './batch.js';
 import { firstLine, resolveInputColumns, type HeaderMode } from './columns.js';
 import { FastRouter, fastPathSupports, type StagedRowsSink } from './fast-router.js';
 import { copyOptionsSql, resolveCopyFormat, type CopyFormat, type CopyFormatInput } from './copy-format.js';
 import { copyFailure, CopySession, readInputSettings, type InputSettings } from './copy-session.js';
 import {
-  checkPreparedTransactions, commitPreparedAll, globalTransactionIds, lockJob, prepareAll,
+  checkPreparedTransactions, commitPreparedAll, decide, globalTransactionIds, prepareAll,
   recoverPreparedTransactions, type RecoveryResult,
 } from './distributed-commit.js';
+import { lockShardsForLoad, type HeldShardLocks } from './shard-locks.js';
 import { inputSource, type InputSource } from './input.js';
 import { chooseLoadPath, embedsAscii, type LoadPath } from './load-path.js';
 import { Rejects } from './rejects.js';
@@ -129,7 +131,8 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
   };
 
   trace('load starts');
-  const coordinator = await connectCoordinator(conn);
+  const coordinator = await connectCoordinator(conn, 'citus-adaptive-load', conn.timeouts);
+  let createdTable: string | undefined;
   try {
     trace('coordinator connected');
     await migrate(coordinator);
@@ -157,6 +160,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       const { applyProfile } = await import('../profile/apply.js');
       const { storeProfile } = await import('../metadata/profile-store.js');
       const applied = await applyProfile(coordinator, profile, table !== undefined);
+      if (!table) createdTable = options.table;
       profileId = await storeProfile(coordinator, profile, true, applied.statements);
       notice(describeProfile(profile));
       for (const n of applied.notes) notice(n);
@@ -191,15 +195,22 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
         + 'goes whole through PostgreSQL\'s COPY, which stops at the first bad row');
     }
 
-    const jobId = await createJob(coordinator, {
+    const jobId = await createLockedJob(coordinator, {
       table: `${table.schema}.${table.name}`, source: source.name, path: path.kind, reason: path.reason,
       options: { format: format.kind, header: cols.header, maxErrors: options.maxErrors ?? 0 },
     });
     if (profileId !== undefined) await coordinator.query('UPDATE adaptive_load.load_jobs SET profile_id = $2 WHERE job_id = $1', [jobId, profileId]);
-    await lockJob(coordinator, jobId);
     trace('job recorded and locked');
     const rejects = new Rejects(source.name, options.maxErrors ?? 0, options.rejectsFile);
+    let locks: HeldShardLocks | undefined;
     try {
+      // Direct writes to shard placements hold Citus's own COPY locks until the last COMMIT
+      // PREPARED, and route by the placements read under them (see shard-locks.ts).
+      if (path.kind === 'direct') {
+        locks = await lockShardsForLoad(conn, table, jobId);
+        dist = locks.distribution;
+        trace('shard locks held');
+      }
       const run = new LoadRun(coordinator, conn, options, format, source, table, dist, path, cols.columns,
         await readInputSettings(coordinator), rejects, jobId);
       const result = await run.execute(input, cols.header, started);
@@ -228,13 +239,30 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       await recordFailedJob(coordinator, jobId, message, rejects.count).catch(() => {});
       throw err;
     } finally {
+      await locks?.release();
       rejects.close();
     }
+  } catch (err) {
+    // A table this run created holds nothing committed: a failed load leaves nothing behind.
+    if (createdTable && !(err instanceof CommitOutcomeUnknownError)) {
+      await dropCreatedTable(coordinator, createdTable).catch((e: unknown) => {
+        options.onNotice?.(`could not drop ${createdTable}, which this load created: ${(e as Error).message}`);
+      });
+    }
+    throw err;
   } finally {
     // The job's advisory lock is a session lock: it goes with the session.
     endWithoutWaiting(coordinator);
     trace('coordinator closed');
   }
+}
+
+/** The commit record's transaction may or may not have committed; recovery will tell. */
+export class CommitOutcomeUnknownError extends AdaptiveLoadError {}
+
+async function dropCreatedTable(db: pg.Client, name: string): Promise<void> {
+  const r = await db.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [name]);
+  if (r.rows[0]?.t) await db.query(`DROP TABLE ${r.rows[0].t}`);
 }
 
 /** Recovery over every primary node of the cluster (coordinator included). */
@@ -246,7 +274,7 @@ export async function recoverAll(coordinator: pg.Client, conn: ConnectionConfig)
     config: n.groupid === 0 ? conn.coordinator : conn.workerConfig({ host: n.nodename, port: n.nodeport }),
   }));
   if (!nodes.rows.some((n) => n.groupid === 0)) targets.unshift({ label: 'coordinator', config: conn.coordinator });
-  return recoverPreparedTransactions(coordinator, targets);
+  return recoverPreparedTransactions(coordinator, targets, conn.timeouts);
 }
 
 function planOptions(options: LoadOptions): PlanOptions {
@@ -535,31 +563,33 @@ class LoadRun implements RowSink, StagedRowsSink {
     }
     const max = this.options.connectionsPerNode ?? 4;
     const sessions = new Map<string, CopySession[]>();
-    try {
-      await Promise.all([...perNode].map(async ([node, { config, targets }]) => {
-        // Nodes that will receive more rows get proportionally more of the connections.
-        const share = rowShares?.get(node);
-        const proportional = share === undefined ? max : Math.round(max * perNode.size * share);
-        const count = this.path.kind === 'direct' ? Math.max(1, Math.min(proportional, targets, max * 2)) : 1;
-        const list: CopySession[] = [];
-        sessions.set(node, list);
-        // The node's connections open together: each costs a round trip or three (auth, settings).
-        const opened = await Promise.allSettled(Array.from({ length: count }, async () => {
-          const s = await CopySession.open(config, node, this.settings, `citus-adaptive-load job ${this.jobId}`);
-          list.push(s);
-          return s;
-        }));
-        const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-        if (failed) throw failed.reason;
-        await Promise.all([
-          ...(this.path.kind === 'direct' ? [checkPreparedTransactions(list[0]!, node, count)] : []),
-          ...list.map((s) => s.begin()),
-        ]);
+    // Every node's opening is awaited, failed or not (each is bounded by the timeouts): a session
+    // that finished opening after a failure was handled would stay idle in its transaction.
+    const outcomes = await Promise.allSettled([...perNode].map(async ([node, { config, targets }]) => {
+      // Nodes that will receive more rows get proportionally more of the connections.
+      const share = rowShares?.get(node);
+      const proportional = share === undefined ? max : Math.round(max * perNode.size * share);
+      const count = this.path.kind === 'direct' ? Math.max(1, Math.min(proportional, targets, max * 2)) : 1;
+      const list: CopySession[] = [];
+      sessions.set(node, list);
+      // The node's connections open together: each costs a round trip or three (auth, settings).
+      const opened = await Promise.allSettled(Array.from({ length: count }, async () => {
+        const s = await CopySession.open(config, node, this.settings, `citus-adaptive-load job ${this.jobId}`, this.conn.timeouts);
+        list.push(s);
+        return s;
       }));
-    } catch (err) {
+      const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) throw failed.reason;
+      await Promise.all([
+        ...(this.path.kind === 'direct' ? [checkPreparedTransactions(list[0]!, node, count)] : []),
+        ...list.map((s) => s.begin()),
+      ]);
+    }));
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) {
       const all = [...sessions.values()].flat();
       await Promise.all(all.map(async (s) => { await s.abort(); s.close(); }));
-      throw err;
+      throw failed.reason;
     }
     return sessions;
   }
@@ -763,15 +793,18 @@ class LoadRun implements RowSink, StagedRowsSink {
     const gids = globalTransactionIds(this.jobId, sessions.length);
     await prepareAll(sessions, gids);
     if (this.options.crashAt === 'after-prepare') process.kill(process.pid, 'SIGKILL');
+    let commitSent = false;
     try {
       await this.coordinator.query('BEGIN');
       await recordCommittedJob(this.coordinator, this.jobId, result, gids);
+      commitSent = true;
       await this.coordinator.query('COMMIT');
     } catch (err) {
       const dbErr = toDatabaseError(err, 'coordinator', 'writing the commit record failed');
-      if (dbErr instanceof ConnectionLostError) {
-        throw new AdaptiveLoadError(`${dbErr.message}. The outcome is unknown until recovery: run citus-adaptive-load recover`, { cause: err });
-      }
+      // A server's answer (an error) to COMMIT, or a failure before it was sent, means no record.
+      // Without an answer to COMMIT the record may exist: only the record decides from here.
+      const unknown = commitSent && !(dbErr.sqlState && !/^(08|57P)/.test(dbErr.sqlState));
+      if (unknown) return this.settleUnknownOutcome(sessions, dbErr);
       await this.coordinator.query('ROLLBACK').catch(() => {});
       await Promise.all(sessions.map((s) => s.abort()));
       throw dbErr;
@@ -779,6 +812,39 @@ class LoadRun implements RowSink, StagedRowsSink {
     if (this.options.crashAt === 'after-commit-record') process.kill(process.pid, 'SIGKILL');
     const outcome = await commitPreparedAll(sessions);
     return outcome.unfinished;
+  }
+
+  /**
+   * The COMMIT of the commit record got no answer. The prepared transactions are no longer ours
+   * to roll back; a fresh coordinator session asks the record, after taking the job's lock (held
+   * by the old session's backend until it has ended, with its transaction). Failing that, they
+   * are left to recovery, which applies the same rule.
+   */
+  private async settleUnknownOutcome(sessions: CopySession[], cause: DatabaseError): Promise<{ node: string; error: string }[]> {
+    for (const s of sessions) s.leavePreparedToRecovery();
+    let decision: Awaited<ReturnType<typeof decide>> | undefined;
+    try {
+      const fresh = await connectCoordinator(this.conn, `citus-adaptive-load job ${this.jobId} settle`, this.conn.timeouts);
+      try {
+        await fresh.query(`SELECT pg_advisory_lock(${jobLockKeySql('$1')})`, [this.jobId]);
+        decision = await decide(fresh, this.jobId);
+      } finally {
+        endWithoutWaiting(fresh);
+      }
+    } catch {
+      decision = undefined;
+    }
+    if (decision === 'commit') {
+      const outcome = await commitPreparedAll(sessions);
+      return outcome.unfinished;
+    }
+    if (decision === 'rollback') {
+      for (const s of sessions) s.reclaimPrepared();
+      await Promise.all(sessions.map((s) => s.abort()));
+      throw new AdaptiveLoadError(`${cause.message}; the commit record was not written, so the load was rolled back`, { cause });
+    }
+    throw new CommitOutcomeUnknownError(`${cause.message}. The prepared transactions are kept: the commit record decides, `
+      + 'and nothing else may. Run citus-adaptive-load recover (the daemon and the next load do it too) to finish them', { cause });
   }
 
   /** The coordinator path: the job record commits in the same transaction as the rows. */

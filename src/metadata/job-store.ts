@@ -1,4 +1,5 @@
 import type { Queryable } from '../connect/queryable.js';
+import { jobLockKeySql } from '../load/distributed-commit.js';
 
 export interface JobStart {
   readonly table: string;
@@ -17,10 +18,17 @@ export interface JobResult {
   readonly nodes: { node: string; rows: number; bytes: number }[];
 }
 
-export async function createJob(db: Queryable, job: JobStart): Promise<number> {
+/**
+ * Creates the job and takes its advisory lock on this session in one statement: the row becomes
+ * visible only when the statement commits, by which time the lock is held, so recovery can
+ * never find the job of a live load unlocked.
+ */
+export async function createLockedJob(db: Queryable, job: JobStart): Promise<number> {
   const r = await db.query<{ job_id: string }>(
-    `INSERT INTO adaptive_load.load_jobs (table_name, source, load_path, path_reason, options)
-     VALUES ($1, $2, $3, $4, $5) RETURNING job_id::text`,
+    `WITH job AS (
+       INSERT INTO adaptive_load.load_jobs (table_name, source, load_path, path_reason, options)
+       VALUES ($1, $2, $3, $4, $5) RETURNING job_id)
+     SELECT job_id::text, pg_advisory_lock(${jobLockKeySql('job_id')}) FROM job`,
     [job.table, job.source, job.path, job.reason ?? null, JSON.stringify(job.options)]);
   return Number(r.rows[0]!.job_id);
 }

@@ -4,6 +4,7 @@
  * Usage: node prepare-and-die.js <coordinatorUrl> <jobId> <after-prepare|after-commit-record> <workerUrl>...
  */
 import pg from 'pg';
+import { DEFAULT_TIMEOUTS } from '../../src/connect/config.js';
 import { Batch } from '../../src/load/batch.js';
 import { CopySession } from '../../src/load/copy-session.js';
 import { globalTransactionIds, lockJob, prepareAll } from '../../src/load/distributed-commit.js';
@@ -17,7 +18,7 @@ await lockJob(coordinator, jobId);
 const settings = { DateStyle: 'ISO, MDY', TimeZone: 'UTC', IntervalStyle: 'postgres' };
 const sessions: CopySession[] = [];
 for (const url of workers) {
-  const s = await CopySession.open({ connectionString: url }, url, settings, 'prepare-and-die');
+  const s = await CopySession.open({ connectionString: url }, url, settings, 'prepare-and-die', DEFAULT_TIMEOUTS);
   await s.begin();
   const batch = new Batch(1024);
   for (let i = 0; i < 10; i++) {
