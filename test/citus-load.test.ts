@@ -174,6 +174,20 @@ describe('Citus suite: direct shard loading', { skip }, () => {
     assert.equal((await sql('SELECT count(*)::int AS n FROM labels')).rows[0].n, 2);
   });
 
+  it('a failed load into a table it created leaves no table behind, so a rerun works', async () => {
+    const file = join(dir, 'fresh.csv');
+    const good = Array.from({ length: 3000 }, (_, i) => `${i % 97},${i}`);
+    writeFileSync(file, `${['tenant_id,amount', ...good.slice(0, 2000), '5,not-a-number', ...good.slice(2000)].join('\n')}\n`);
+    const failed = await load(['--table', 'fresh_events', file]);
+    assert.equal(failed.status, 1, failed.stderr);
+    assert.match(failed.stderr, /fresh\.csv:2002 column amount/);
+    assert.equal((await sql("SELECT to_regclass('fresh_events') AS t")).rows[0].t, null, 'the table it created was dropped');
+    writeFileSync(file, `${['tenant_id,amount', ...good].join('\n')}\n`);
+    const rerun = await load(['--table', 'fresh_events', file]);
+    assert.equal(rerun.status, 0, rerun.stderr);
+    assert.equal(await count('fresh_events'), 3000);
+  });
+
   it('distributes a local table by --distribution-column, reads stdin and .gz', async () => {
     await sql('CREATE TABLE visits (site_id int NOT NULL, path text)');
     const data = Buffer.from(Array.from({ length: 2000 }, (_, i) => `${i % 37},/p/${i}`).join('\n') + '\n');

@@ -8,12 +8,12 @@ import { TimeoutError } from '../errors.js';
  * server sees the connection end (rolling back an open, unprepared transaction).
  */
 export async function withDeadline<T>(client: pg.Client, ms: number, what: () => string, node: string | undefined,
-  op: Promise<T>): Promise<T> {
+  op: Promise<T>, setting?: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       destroyConnection(client);
-      reject(new TimeoutError(`${what()}: no answer within ${formatSeconds(ms)}; the node may be down or unreachable`
+      reject(new TimeoutError(`${what()}: no answer within ${setting ?? formatSeconds(ms)}; the node may be down or unreachable`
         + `${node ? ` [node ${node}]` : ''}`, node));
     }, ms);
   });
@@ -29,6 +29,6 @@ export function destroyConnection(client: pg.Client): void {
   (client as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
 }
 
-function formatSeconds(ms: number): string {
+export function formatSeconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }

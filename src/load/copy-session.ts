@@ -5,7 +5,7 @@ import pgCopyStreams from 'pg-copy-streams';
 import { TimeoutError, toDatabaseError } from '../errors.js';
 import type { Timeouts } from '../connect/config.js';
 import { DEADLINE_GRACE_MS, endWithoutWaiting } from '../connect/coordinator.js';
-import { destroyConnection, withDeadline } from '../connect/deadline.js';
+import { destroyConnection, formatSeconds, withDeadline } from '../connect/deadline.js';
 import { quoteLiteral } from '../connect/sql.js';
 import type { Batch } from './batch.js';
 
@@ -58,6 +58,8 @@ export class CopySession {
     private readonly client: pg.Client,
     private readonly settingsSql: string,
     private readonly deadlineMs: number,
+    /** How the bound is named to the user (their setting, not the grace added to it). */
+    private readonly setting: string,
   ) {}
 
   static async open(config: pg.ClientConfig, node: string, settings: InputSettings, applicationName: string,
@@ -74,13 +76,14 @@ export class CopySession {
       `SET IntervalStyle = ${quoteLiteral(settings.IntervalStyle)}`,
       `SET statement_timeout = ${Math.round(timeouts.statementMs)}`, `SET lock_timeout = ${Math.round(timeouts.lockMs)}`,
     ].join('; ');
-    return new CopySession(node, client, settingsSql, timeouts.statementMs + DEADLINE_GRACE_MS);
+    return new CopySession(node, client, settingsSql, timeouts.statementMs + DEADLINE_GRACE_MS,
+      `the statement timeout (${formatSeconds(timeouts.statementMs)})`);
   }
 
   /** Runs one operation of this connection under its deadline; errors name the node. */
   private async bounded<T>(what: string, op: () => Promise<T>): Promise<T> {
     try {
-      return await withDeadline(this.client, this.deadlineMs, () => what, this.node, op());
+      return await withDeadline(this.client, this.deadlineMs, () => what, this.node, op(), this.setting);
     } catch (err) {
       throw toDatabaseError(err, this.node);
     }
@@ -109,7 +112,7 @@ export class CopySession {
       stream.on('error', reject);
       stream.on('finish', () => resolve(stream.rowCount ?? batch.rows));
       stream.end(batch.buf.subarray(0, batch.len));
-    }));
+    }), this.setting);
   }
 
   /**
@@ -138,7 +141,7 @@ export class CopySession {
     try {
       await pipeline(Readable.from(watched()), stream);
     } catch (err) {
-      if (stalled) throw new TimeoutError(`COPY on ${this.node}: the node took no data for ${this.deadlineMs / 1000} s [node ${this.node}]`, this.node);
+      if (stalled) throw new TimeoutError(`COPY on ${this.node}: the node took no data within ${this.setting} [node ${this.node}]`, this.node);
       throw err;
     } finally {
       clearTimeout(timer);
