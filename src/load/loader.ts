@@ -9,7 +9,7 @@ import { ShardRouter } from '../citus/shard-router.js';
 import { UNSURE, valueHasherFor, type ValueHasher } from '../citus/value-hasher.js';
 import { resolveConnectionConfig, type ConnectionConfig, type ConnectionInput } from '../connect/config.js';
 import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js';
-import { jobLockKeySql } from './distributed-commit.js';
+import { destroyConnection } from '../connect/deadline.js';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../connect/sql.js';
 import {
   AdaptiveLoadError, BadInputError, DatabaseError, InputFileError, InvalidConfigurationError, toDatabaseError,
@@ -24,7 +24,7 @@ import { FastRouter, fastPathSupports, type StagedRowsSink } from './fast-router
 import { copyOptionsSql, resolveCopyFormat, type CopyFormat, type CopyFormatInput } from './copy-format.js';
 import { copyFailure, CopySession, readInputSettings, type InputSettings } from './copy-session.js';
 import {
-  checkPreparedTransactions, commitPreparedAll, decide, globalTransactionIds, prepareAll,
+  checkPreparedTransactions, commitPreparedAll, decide, globalTransactionIds, jobLockKeySql, prepareAll,
   recoverPreparedTransactions, type RecoveryResult,
 } from './distributed-commit.js';
 import { lockShardsForLoad, type HeldShardLocks } from './shard-locks.js';
@@ -159,8 +159,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       profile = await profileFor(coordinator, source, format, options);
       const { applyProfile } = await import('../profile/apply.js');
       const { storeProfile } = await import('../metadata/profile-store.js');
-      const applied = await applyProfile(coordinator, profile, table !== undefined);
-      if (!table) createdTable = options.table;
+      const applied = await applyProfile(coordinator, profile, table !== undefined, () => { createdTable = options.table; });
       profileId = await storeProfile(coordinator, profile, true, applied.statements);
       notice(describeProfile(profile));
       for (const n of applied.notes) notice(n);
@@ -822,6 +821,8 @@ class LoadRun implements RowSink, StagedRowsSink {
    */
   private async settleUnknownOutcome(sessions: CopySession[], cause: DatabaseError): Promise<{ node: string; error: string }[]> {
     for (const s of sessions) s.leavePreparedToRecovery();
+    // The old session's backend holds the job's lock until it exits; make it exit.
+    destroyConnection(this.coordinator);
     let decision: Awaited<ReturnType<typeof decide>> | undefined;
     try {
       const fresh = await connectCoordinator(this.conn, `citus-adaptive-load job ${this.jobId} settle`, this.conn.timeouts);

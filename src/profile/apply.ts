@@ -20,7 +20,9 @@ function qualified(table: string): string {
  * shards are cheap): create the table when missing, widen keys, distribute or replicate, isolate
  * tenants, split, and move shards to their planned nodes.
  */
-export async function applyProfile(db: pg.Client, profile: ShardingProfile, tableExists: boolean): Promise<ApplyResult> {
+/** `onCreated` runs once the table exists because of this call (so a failed load may drop it). */
+export async function applyProfile(db: pg.Client, profile: ShardingProfile, tableExists: boolean,
+  onCreated?: () => void): Promise<ApplyResult> {
   const statements: string[] = [];
   const notes: string[] = [];
   const run = async (sql: string, values?: unknown[]) => {
@@ -36,6 +38,7 @@ export async function applyProfile(db: pg.Client, profile: ShardingProfile, tabl
     const cols = Object.entries(profile.columnTypes).map(([name, type]) =>
       `${quoteIdent(name)} ${type}${name === profile.distributionColumn ? ' NOT NULL' : ''}`);
     await run(`CREATE TABLE ${table} (${cols.join(', ')})`);
+    onCreated?.();
   } else {
     const rows = await db.query(`SELECT 1 FROM ${table} LIMIT 1`);
     if (rows.rowCount && profile.keyChanges.length) {
