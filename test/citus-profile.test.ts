@@ -155,6 +155,30 @@ describe('Citus suite: sharding profiles', { skip }, () => {
     assert.deepEqual(kind.rows[0], { partmethod: 'n', repmodel: 't' });
   });
 
+  it('creates and finds tables named as psql reads names: unquoted mixed case folds, quoted keeps case, schemas split', async () => {
+    await sql('CREATE SCHEMA "my.schema"');
+    const lines = ['id,tenant_id,note'];
+    for (let i = 1; i <= 3000; i++) lines.push(`${i},${i % 50},n${i}`);
+    const file = write('named.csv', lines);
+    const cases: { arg: string; sqlName: string; extra: string[] }[] = [
+      { arg: 'rt_NewMixed', sqlName: 'rt_newmixed', extra: [] },
+      { arg: '"Mixed Case"', sqlName: '"Mixed Case"', extra: ['--distribution-column', 'tenant_id'] },
+      { arg: '"my.schema"."Ev""t"', sqlName: '"my.schema"."Ev""t"', extra: ['--distribution-column', 'tenant_id', '--shard-count', '4'] },
+    ];
+    for (const c of cases) {
+      // The first load creates the table, the second finds it (it used to fail with "already exists").
+      for (const run of [1, 2]) {
+        const r = await load(c.arg, file, c.extra);
+        assert.equal(r.status, 0, `${c.arg} run ${run}: ${r.stderr}`);
+        assert.equal(r.json?.rows, 3000);
+        assert.equal(r.json?.path, 'direct', `${c.arg}: ${String(r.json?.reason)}`);
+      }
+      assert.equal(Number((await sql(`SELECT count(*) AS n FROM ${c.sqlName}`)).rows[0].n), 6000, c.arg);
+      if (c.extra.length) assert.deepEqual((await checkPlacements(url, c.sqlName)).misplaced, [], c.arg);
+    }
+    assert.equal((await sql("SELECT to_regclass('\"rt_NewMixed\"') AS t")).rows[0].t, null, 'no case-preserved twin');
+  });
+
   it('query history from pg_stat_statements moves the choice to the filtered column', async () => {
     await sql('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
     await sql('CREATE TABLE stock (store_id int, sku text, qty int)');

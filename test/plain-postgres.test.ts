@@ -22,7 +22,7 @@ import { Rejects } from '../src/load/rejects.js';
 import { migrate } from '../src/metadata/migrate.js';
 import { createLockedJob, recordCommittedJob } from '../src/metadata/job-store.js';
 import { DEFAULT_TIMEOUTS } from '../src/connect/config.js';
-import { ClusterStateError } from '../src/errors.js';
+import { ClusterStateError, InvalidConfigurationError } from '../src/errors.js';
 import { runCli } from './support/cli.js';
 
 const SETTINGS = { DateStyle: 'ISO, MDY', TimeZone: 'UTC', IntervalStyle: 'postgres' };
@@ -186,6 +186,16 @@ describe('plain PostgreSQL: the CLI and bad input', () => {
     { name: 'unique violation', args: (f) => ['--table', 'items', f('u.csv', '9,x,1\n1,dup,2\n')], pattern: /u\.csv:2.*duplicate key value violates unique constraint/ },
     { name: 'check violation', args: (f) => ['--table', 'items', f('k.csv', '9,x,1\n10,y,-2\n')], pattern: /k\.csv:2.*violates check constraint/ },
     { name: 'bad option', args: (f) => ['--table', 'items', '--delimiter', ';;', f('o.csv', '9,x,1\n')], pattern: /--delimiter must be a single ASCII character/, exit: 2 },
+    { name: 'an unknown format', args: (f) => ['--table', 'items', '--format', 'xml', f('x.csv', '9,x,1\n')], pattern: /--format.*xml.*is invalid/, exit: 2 },
+    { name: 'an unknown option', args: (f) => ['--table', 'items', '--frobnicate', f('x.csv', '9,x,1\n')], pattern: /unknown option '--frobnicate'/, exit: 2 },
+    { name: 'a missing file argument', args: () => ['--table', 'items'], pattern: /missing required argument 'file'/, exit: 2 },
+    { name: 'a malformed table name', args: (f) => ['--table', 'items;drop', f('x.csv', '9,x,1\n')], pattern: /--table "items;drop" is not a valid table name/, exit: 2 },
+    { name: 'a table name with too many parts', args: (f) => ['--table', 'db.public.items', f('x.csv', '9,x,1\n')], pattern: /--table "db\.public\.items".*schema\.table/, exit: 2 },
+    { name: 'a non-numeric --seed', args: (f) => ['--table', 'items', '--seed', 'abc', f('x.csv', '9,x,1\n')], pattern: /option '--seed <n>' argument 'abc' is invalid\. It must be an integer/, exit: 2 },
+    { name: 'duplicate --columns', args: (f) => ['--table', 'items', '--columns', 'id,name,id', f('d.csv', '9,x,1\n')], pattern: /--columns names "id" twice/, exit: 2 },
+    { name: 'a header naming a column twice', args: (f) => ['--table', 'items', '--header', f('hh.csv', 'id,name,id\n9,x,1\n')], pattern: /hh\.csv:1: header names column id twice/ },
+    { name: 'an unknown encoding', args: (f) => ['--table', 'items', '--encoding', 'BOGUS', f('x.csv', '9,x,1\n')], pattern: /--encoding "BOGUS" is not an encoding PostgreSQL knows/, exit: 2 },
+    { name: '--rejects without --max-errors', args: (f) => ['--table', 'items', '--rejects', join(dir, 'r.jsonl'), f('x.csv', '9,x,1\n')], pattern: /--rejects needs --max-errors/, exit: 2 },
   ];
 
   for (const c of badInputs) {
@@ -215,6 +225,64 @@ describe('plain PostgreSQL: the CLI and bad input', () => {
     assert.equal(tooMany.status, 1);
     assert.match(tooMany.stderr, /mixed2\.csv:2.*more than --max-errors 1/);
     assert.equal(await count(), before + 2);
+  });
+
+  it('takes a header with an unknown column for a header and stops, instead of loading it as data', async () => {
+    await withClient(url, (c) => c.query('CREATE TABLE notes (title text, body text, author text)'));
+    const r = await load(['--table', 'notes', file('notes.csv', 'title,bdy,author\nx,y,z\n')]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /notes\.csv:1: line 1 looks like a header, but "bdy" is not a column of public\.notes.*--no-header/);
+    // Said outright, it is data.
+    const data = await load(['--table', 'notes', '--no-header', file('notes2.csv', 'title,bdy,author\n')]);
+    assert.equal(data.status, 0, data.stderr);
+    assert.equal(data.json?.rows, 1);
+  });
+
+  it('resolves table names as psql does: unquoted folds to lower case, quoted keeps case, schema.table splits', async () => {
+    await withClient(url, (c) => c.query(`CREATE TABLE rt_newmixed (v int); CREATE TABLE "Mixed Case" (v int);
+      CREATE SCHEMA "my.schema"; CREATE TABLE "my.schema"."we""ird" (v int); CREATE SCHEMA s1; CREATE TABLE s1."T" (v int)`));
+    const cases: [string, string][] = [
+      ['rt_NewMixed', 'rt_newmixed'], ['RT_NEWMIXED', 'rt_newmixed'], ['"Mixed Case"', '"Mixed Case"'],
+      ['"my.schema"."we""ird"', '"my.schema"."we""ird"'], ['S1."T"', 's1."T"'],
+    ];
+    const rows = async (table: string) => Number((await withClient(url, (c) => c.query(`SELECT count(*) AS n FROM ${table}`))).rows[0].n);
+    for (const [arg, table] of cases) {
+      const before = await rows(table);
+      const r = await load(['--table', arg, file('v.csv', '1\n2\n')]);
+      assert.equal(r.status, 0, `${arg}: ${r.stderr}`);
+      assert.equal(r.json?.rows, 2);
+      assert.equal(await rows(table), before + 2, arg);
+    }
+    const missing = await load(['--table', '"RT_NEWMIXED"', file('v.csv', '1\n')]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /table "RT_NEWMIXED" does not exist/);
+  });
+
+  it('a format option from a request cannot inject SQL', async () => {
+    const { load: loadFile } = await import('../src/load/loader.js');
+    const hostile = 'csv) ; CREATE TABLE pwned (); --';
+    await assert.rejects(loadFile({ table: 'items', file: file('inj.csv', '9,x,1\n'), connection: { coordinator: url }, format: hostile as 'csv' }),
+      (e: Error) => e instanceof InvalidConfigurationError && /format must be csv or text/.test(e.message));
+    assert.equal((await withClient(url, (c) => c.query("SELECT to_regclass('pwned') AS t"))).rows[0].t, null);
+  });
+
+  it('writes a rejected row that is not UTF-8 to the rejects file byte for byte', async () => {
+    const rejects = join(dir, 'latin1-rejects.jsonl');
+    const bad = Buffer.from([0x33, 0x30, 0x30, 0x2c, 0x63, 0x61, 0x66, 0xe9, 0x2c, 0x2d, 0x31]); // 300,caf\xe9,-1 in LATIN1
+    const input = file('latin1.csv', Buffer.concat([Buffer.from('301,ok,1\n'), bad, Buffer.from('\n')]));
+    const r = await load(['--table', 'items', '--encoding', 'LATIN1', '--max-errors', '1', '--rejects', rejects, input]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.json?.rejected, 1);
+    const line = JSON.parse(readFileSync(rejects, 'utf8').trim()) as { row?: string; rowBase64?: string; reason: string };
+    assert.equal(line.row, undefined);
+    assert.deepEqual(Buffer.from(line.rowBase64 ?? '', 'base64'), bad);
+    assert.match(line.reason, /check constraint/);
+  });
+
+  it('knows every encoding name it accepts as PostgreSQL does', async () => {
+    const { CLIENT_ENCODING_NAMES } = await import('../src/load/copy-format.js');
+    const r = await withClient(url, (c) => c.query<{ name: string }>('SELECT name FROM unnest($1::text[]) AS name WHERE pg_char_to_encoding(name) < 0', [[...CLIENT_ENCODING_NAMES]]));
+    assert.deepEqual(r.rows.map((x) => x.name), []);
   });
 
   it('records failed loads in the job table', async () => {

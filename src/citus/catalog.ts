@@ -1,4 +1,6 @@
 import type { Queryable } from '../connect/queryable.js';
+import { parseQualifiedName, quoteQualifiedName } from '../connect/qualified-name.js';
+import { qualifiedName } from '../connect/sql.js';
 import { TargetTableError } from '../errors.js';
 
 /** A column of the target table, as pg_attribute and pg_type describe it. */
@@ -70,12 +72,22 @@ export async function citusVersion(db: Queryable): Promise<string | undefined> {
 }
 
 export async function readTable(db: Queryable, tableName: string): Promise<TableInfo> {
+  const table = await findTable(db, tableName);
+  if (!table) throw new TargetTableError(`table ${tableName} does not exist; create it first (or check search_path)`);
+  return table;
+}
+
+/**
+ * The table `tableName` names, read as psql reads names (see parseQualifiedName); undefined when
+ * there is none. PostgreSQL resolves the quoted name, so search_path decides unqualified ones.
+ */
+export async function findTable(db: Queryable, tableName: string): Promise<TableInfo | undefined> {
   const rel = await db.query<{ oid: number; schema: string; name: string; relkind: string }>(
     `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relkind
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.oid = to_regclass($1)`, [tableName]);
+      WHERE c.oid = to_regclass($1)`, [quoteQualifiedName(parseQualifiedName(tableName))]);
   const row = rel.rows[0];
-  if (!row) throw new TargetTableError(`table ${tableName} does not exist; create it first (or check search_path)`);
+  if (!row) return undefined;
   if (row.relkind !== 'r' && row.relkind !== 'p') {
     throw new TargetTableError(`${tableName} is not a table (relkind ${row.relkind})`);
   }
@@ -147,12 +159,17 @@ export async function readDistribution(db: Queryable, table: TableInfo, citus: b
       shardId: s.shardid,
       min: s.min ?? undefined,
       max: s.max ?? undefined,
-      qualifiedName: s.name.includes('.') ? s.name : `${quoteIdentLike(table.schema)}.${s.name}`,
+      qualifiedName: shardTableName(s.name, table.schema),
       placements: byShard.get(s.shardid) ?? [],
     })),
   };
 }
 
-function quoteIdentLike(name: string): string {
-  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
+/**
+ * shard_name() leaves out the schema for tables in public and quotes as needed; its output is
+ * read with the one name parser (a quoted name may itself hold a dot) and qualified, quoted.
+ */
+function shardTableName(shardName: string, tableSchema: string): string {
+  const q = parseQualifiedName(shardName, 'shard name');
+  return qualifiedName(q.schema ?? tableSchema, q.name);
 }

@@ -1,7 +1,9 @@
 import type pg from 'pg';
 import { connectCoordinator } from '../connect/coordinator.js';
 import { resolveConnectionConfig, type ConnectionInput } from '../connect/config.js';
+import { parseQualifiedName } from '../connect/qualified-name.js';
 import { AdaptiveLoadError, BadInputError, InvalidConfigurationError, toDatabaseError } from '../errors.js';
+import { parseColumnList } from '../load/columns.js';
 import { load, recoverAll, type LoadSummary } from '../load/loader.js';
 import { migrate } from '../metadata/migrate.js';
 import type { ProgressDisplay } from './progress.js';
@@ -70,10 +72,20 @@ export function fail(flags: { json?: boolean }, err: unknown): void {
   process.exitCode = exitCodeFor(e);
 }
 
+/** Checks of the load's command line that need no database, so they fail before connecting (exit 2). */
+function checkLoadFlags(flags: LoadFlags): void {
+  parseQualifiedName(flags.table);
+  if (flags.rejects !== undefined && !(flags.maxErrors !== undefined && flags.maxErrors > 0)) {
+    throw new InvalidConfigurationError('--rejects needs --max-errors N (N >= 1): without it the first bad row fails the load '
+      + 'and no row is set aside; add --max-errors, or leave out --rejects');
+  }
+}
+
 export async function runLoad(file: string, flags: LoadFlags): Promise<void> {
   const showProgress = !flags.quiet && process.stderr.isTTY === true;
   const progress: ProgressDisplay | undefined = showProgress ? new (await import('./progress.js')).ProgressDisplay() : undefined;
   try {
+    checkLoadFlags(flags);
     const summary = await load({
       table: flags.table,
       file,
@@ -85,7 +97,7 @@ export async function runLoad(file: string, flags: LoadFlags): Promise<void> {
       null: flags.null,
       encoding: flags.encoding,
       header: flags.header === undefined ? 'auto' : flags.header ? 'yes' : 'no',
-      columns: flags.columns?.split(',').map((c) => c.trim()).filter(Boolean),
+      columns: flags.columns === undefined ? undefined : parseColumnList(flags.columns),
       distributionColumn: flags.distributionColumn,
       shardCount: positiveInt('shard-count', flags.shardCount),
       maxErrors: positiveInt('max-errors', flags.maxErrors, 0),

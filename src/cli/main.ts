@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** Command-line wiring only: every command calls a handler, every handler calls the library. */
-import { Command, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { CommonFlags, LoadFlags } from './handlers.js';
 import type { AnalyzeFlags, PlanFlags } from './plan-handlers.js';
 import type { DaemonFlags, MonitorFlags, RebalanceFlags, TuneFlags } from './monitor-handlers.js';
@@ -12,6 +12,21 @@ const planHandlers = () => import('./plan-handlers.js');
 const monitorHandlers = () => import('./monitor-handlers.js');
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Numeric options are checked as commander parses them, so a bad one is a usage error (exit 2). */
+const integer = (value: string): number => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(n)) throw new InvalidArgumentError('It must be an integer.');
+  return n;
+};
+const number = (value: string): number => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('It must be a number.');
+  return n;
+};
+
+/** Exit status 2: the command line is wrong (README: 0 loaded, 1 the load failed, 2 the command line is wrong). */
+const USAGE_EXIT = 2;
 
 function connectionOptions(cmd: Command): Command {
   return cmd
@@ -28,7 +43,10 @@ const program = new Command()
   .name('citus-adaptive-load')
   .description('Load files into Citus: route every row to its shard and COPY straight into the workers, atomically.')
   .version('0.1.0')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Commander exits 1 on its own usage errors; throw instead (subcommands inherit this, so it
+  // comes before them) and exit 2 below.
+  .exitOverride();
 
 /** COPY's format options, and the header: the same for every command that reads an input file. */
 function formatOptions(cmd: Command): Command {
@@ -44,8 +62,8 @@ function formatOptions(cmd: Command): Command {
 
 function sampleOptions(cmd: Command): Command {
   return cmd
-    .option('--sample-rows <n>', 'rows to sample (default 20000: every quantile and share within ±1% at 95% confidence)', Number)
-    .option('--seed <n>', 'seed for the sample (default 1)', Number);
+    .option('--sample-rows <n>', 'rows to sample (default 20000: every quantile and share within ±1% at 95% confidence)', integer)
+    .option('--seed <n>', 'seed for the sample (default 1)', integer);
 }
 
 connectionOptions(sampleOptions(formatOptions(program.command('load', { isDefault: true })
@@ -55,15 +73,15 @@ connectionOptions(sampleOptions(formatOptions(program.command('load', { isDefaul
   .option('--encoding <name>', 'input encoding, as PostgreSQL names it (default UTF8)')
   .option('--columns <list>', 'comma-separated table columns the fields hold, in order')
   .option('--distribution-column <column>', 'distribute a missing or local table by this column (default: the profile chooses)')
-  .option('--shard-count <n>', 'shard count when distributing (default: the profile chooses)', Number)
+  .option('--shard-count <n>', 'shard count when distributing (default: the profile chooses)', integer)
   .option('--profile <file>', 'use this sharding profile instead of planning one')
   .option('--save-profile <file>', 'write the planned sharding profile to this file')
   .option('--keep-keys', 'choose only among columns every primary/unique key includes, instead of widening keys')
   .option('--recheck-layout', 'compare an existing layout with a fresh profile even if one from the last day is stored')
-  .option('--max-errors <n>', 'reject up to n bad rows and load the rest (default 0)', Number)
+  .option('--max-errors <n>', 'reject up to n bad rows and load the rest (default 0)', integer)
   .option('--rejects <file>', 'write rejected rows with their reasons (JSON lines)')
-  .option('--connections-per-node <n>', 'COPY connections per worker (default 4)', Number)
-  .option('--batch-size <bytes>', 'bytes per COPY batch (default 1048576, less with very many shards)', Number)
+  .option('--connections-per-node <n>', 'COPY connections per worker (default 4)', integer)
+  .option('--batch-size <bytes>', 'bytes per COPY batch (default 1048576, less with very many shards)', integer)
   .option('--via-coordinator', "load through Citus's coordinator COPY instead of straight into the shards")
   .option('-q, --quiet', 'no progress bar and no notices'))
   .action(async (file: string, flags: LoadFlags) => (await handlers()).runLoad(file, flags));
@@ -81,7 +99,7 @@ sampleOptions(formatOptions(program.command('plan')
   .option('--coordinator <url>', 'coordinator URL (default: DATABASE_URL, then PG* variables)')
   .option('--config <file>', 'JSON file with coordinator and nodeMap')
   .option('--distribution-column <column>', 'force the distribution column')
-  .option('--shard-count <n>', 'force the shard count', Number)
+  .option('--shard-count <n>', 'force the shard count', integer)
   .option('--keep-keys', 'choose only among columns every primary/unique key includes')
   .option('--save-profile <file>', 'write the profile to this file')
   .option('--json', 'print one JSON object on stdout')))
@@ -91,14 +109,14 @@ connectionOptions(program.command('monitor')
   .description('compare predicted with actual load per node and shard since the last snapshot, update the model')
   .option('--once', 'one cycle (the only mode; the daemon runs it on a schedule)')
   .option('--rebalance', 'move shards when the predicted busiest/mean node load passes the threshold')
-  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', Number))
+  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', number))
   .action(async (flags: MonitorFlags) => (await monitorHandlers()).runMonitor(flags));
 
 connectionOptions(program.command('daemon')
   .description('run the monitor on a cron schedule (one acting daemon at a time; SIGTERM stops it between ticks)')
   .option('--schedule <cron>', 'cron expression (default "*/5 * * * *")')
   .option('--rebalance', 'act when imbalance passes the threshold')
-  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', Number))
+  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', number))
   .action(async (flags: DaemonFlags) => (await monitorHandlers()).runDaemon(flags));
 
 connectionOptions(program.command('rebalance')
@@ -130,6 +148,14 @@ connectionOptions(program.command('recover')
   .action(async (flags: CommonFlags) => (await handlers()).runRecover(flags));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) {
+    // Commander has printed the message (or the help, or the version: exit code 0).
+    if (err.exitCode !== 0 && process.argv.includes('--json')) {
+      process.stdout.write(`${JSON.stringify({ ok: false, error: { kind: 'UsageError', message: err.message.replace(/^error: /, '') } })}\n`);
+    }
+    process.exitCode = err.exitCode === 0 ? 0 : USAGE_EXIT;
+    return;
+  }
   process.stderr.write(`citus-adaptive-load: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
+  process.exitCode = err instanceof Error && err.name === 'InvalidConfigurationError' ? USAGE_EXIT : 1;
 });

@@ -1,5 +1,5 @@
 import type { ColumnInfo, TableInfo } from '../citus/catalog.js';
-import { BadInputError, TargetTableError } from '../errors.js';
+import { BadInputError, InvalidConfigurationError, TargetTableError } from '../errors.js';
 import type { CopyFormat } from './copy-format.js';
 import { splitRow } from './row-scanner.js';
 
@@ -22,9 +22,31 @@ export function firstLine(buf: Buffer): Buffer | undefined {
 }
 
 /**
+ * A --columns list: comma-separated, trimmed. A name given twice (case-insensitively, as the
+ * columns are matched) or an empty name is a command-line error, caught before any COPY.
+ */
+export function parseColumnList(list: string): string[] {
+  const names = list.split(',').map((c) => c.trim());
+  if (names.some((n) => n === '')) throw new InvalidConfigurationError(`--columns has an empty name: ${JSON.stringify(list)}`);
+  checkNoDuplicates(names);
+  return names;
+}
+
+function checkNoDuplicates(names: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const n of names) {
+    const key = n.toLowerCase();
+    if (seen.has(key)) throw new InvalidConfigurationError(`--columns names ${JSON.stringify(key)} twice`);
+    seen.add(key);
+  }
+}
+
+/**
  * Decides which table columns the input's fields are, and whether line 1 is a header. With
  * --header auto (the default), line 1 is a header when every field of it names a column of
- * the table (case-insensitively) and no two name the same one.
+ * the table (case-insensitively) and no two name the same one. When at least half its fields
+ * name columns but some do not (or name one twice), line 1 is taken for a mistyped header and
+ * the load stops: loading it as a row would put a header into the table.
  */
 export function resolveInputColumns(
   table: TableInfo,
@@ -34,14 +56,26 @@ export function resolveInputColumns(
   explicitColumns: string[] | undefined,
   file: string,
 ): InputColumns {
+  if (explicitColumns) checkNoDuplicates(explicitColumns); // callers other than the CLI
+  const tableName = `${table.schema}.${table.name}`;
   const byName = new Map(table.columns.map((c) => [c.name.toLowerCase(), c]));
   const fields = splitRow(first, 0, first.length, format).map((f) => (f ?? '').trim());
   const named = fields.map((f) => byName.get(f.toLowerCase()));
-  const looksLikeHeader = named.every((c) => c !== undefined) && new Set(named).size === named.length;
+  const unknown = fields.filter((_, i) => named[i] === undefined);
+  const twice = named.find((c, i) => c !== undefined && named.indexOf(c) !== i);
+  const looksLikeHeader = unknown.length === 0 && twice === undefined;
 
   let header: boolean;
   let headerReason: string;
   if (mode === 'auto') {
+    const mostlyNames = fields.length - unknown.length >= Math.max(1, Math.ceil(fields.length / 2));
+    if (!looksLikeHeader && mostlyNames && !explicitColumns) {
+      const problem = unknown.length > 0
+        ? `${unknown.map((u) => JSON.stringify(u)).join(', ')} ${unknown.length === 1 ? 'is not a column' : 'are not columns'} of ${tableName}`
+        : `it names column ${twice!.name} twice`;
+      throw new BadInputError({ file, line: 1 }, `line 1 looks like a header, but ${problem}; `
+        + 'fix the header, or say --no-header if line 1 is data');
+    }
     header = looksLikeHeader;
     headerReason = header ? 'line 1 names columns of the table' : 'line 1 does not name columns of the table';
   } else {
@@ -50,17 +84,17 @@ export function resolveInputColumns(
   }
 
   if (header && !explicitColumns) {
-    const unknown = fields.filter((_, i) => named[i] === undefined);
     if (unknown.length > 0) {
       throw new BadInputError({ file, line: 1 }, `header names ${unknown.map((u) => JSON.stringify(u)).join(', ')}, `
-        + `which ${unknown.length === 1 ? 'is not a column' : 'are not columns'} of ${table.schema}.${table.name}`);
+        + `which ${unknown.length === 1 ? 'is not a column' : 'are not columns'} of ${tableName}`);
     }
+    if (twice) throw new BadInputError({ file, line: 1 }, `header names column ${twice.name} twice`);
     return { columns: named as ColumnInfo[], header, headerReason };
   }
   if (explicitColumns) {
     const columns = explicitColumns.map((n) => {
       const c = byName.get(n.toLowerCase());
-      if (!c) throw new TargetTableError(`--columns names ${JSON.stringify(n)}, which is not a column of ${table.schema}.${table.name}`);
+      if (!c) throw new TargetTableError(`--columns names ${JSON.stringify(n)}, which is not a column of ${tableName}`);
       return c;
     });
     return { columns, header, headerReason };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { citusVersion, readDistribution, readTable, type Distribution, type ShardInfo, type TableInfo } from '../citus/catalog.js';
+import { citusVersion, findTable, readDistribution, readTable, type Distribution, type ShardInfo, type TableInfo } from '../citus/catalog.js';
 import { ShardRouter } from '../citus/shard-router.js';
 import { UNSURE, valueHasherFor, type ValueHasher } from '../citus/value-hasher.js';
 import { resolveConnectionConfig, type ConnectionConfig, type ConnectionInput } from '../connect/config.js';
@@ -342,8 +342,7 @@ export function describeProfile(p: ShardingProfile): string {
 }
 
 async function tryReadTable(db: pg.Client, name: string): Promise<TableInfo | undefined> {
-  const r = await db.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [name]);
-  return r.rows[0]?.t ? readTable(db, name) : undefined;
+  return findTable(db, name);
 }
 
 /** Stdin can be read once: spool it to a temporary file when it must be sampled before loading. */

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { BadInputError } from '../errors.js';
 import type { RejectSink } from './writer-pool.js';
@@ -11,7 +12,10 @@ export interface RejectedRow {
 /**
  * Rows set aside instead of loaded, like pgloader's reject files: with --max-errors N up to N
  * rows are rejected and the rest load; the N+1th fails the load. Each rejected row is written
- * to the rejects file as one JSON line {file, line, column?, reason, row} (row = its raw text).
+ * to the rejects file as one JSON line {file, line, column?, reason, row} with row its raw text
+ * without the line end, or, when those bytes are not valid UTF-8 (another input encoding, or the
+ * very bytes that made the row bad), {..., rowBase64} instead: JSON text cannot hold arbitrary
+ * bytes, and a rejects file must give back exactly the row that was read.
  */
 export class Rejects implements RejectSink {
   private fd: number | undefined;
@@ -39,7 +43,7 @@ export class Rejects implements RejectSink {
     this.rows.push({ line, reason, column });
     if (this.path) {
       this.fd ??= openSync(this.path, 'w');
-      const record = { file: this.file, line, ...(column ? { column } : {}), reason, row: row.toString('utf8').replace(/\r?\n$/, '') };
+      const record = { file: this.file, line, ...(column ? { column } : {}), reason, ...rowField(row) };
       writeSync(this.fd, `${JSON.stringify(record)}\n`);
     }
   }
@@ -48,4 +52,20 @@ export class Rejects implements RejectSink {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
+}
+
+/** The row without its line end: as text when it is valid UTF-8, else base64 of its bytes. */
+function rowField(row: Buffer): { row: string } | { rowBase64: string } {
+  let end = row.length;
+  if (row[end - 1] === 0x0a) end--;
+  if (end > 0 && end < row.length && row[end - 1] === 0x0d) end--;
+  const bytes = row.subarray(0, end);
+  return isUtf8(bytes) ? { row: bytes.toString('utf8') } : { rowBase64: bytes.toString('base64') };
+}
+
+/** The exact bytes of a rejected row, from one parsed line of a rejects file. */
+export function readRejectedRow(record: { row?: unknown; rowBase64?: unknown }): Buffer {
+  if (typeof record.rowBase64 === 'string') return Buffer.from(record.rowBase64, 'base64');
+  if (typeof record.row === 'string') return Buffer.from(record.row, 'utf8');
+  throw new Error('a rejects record has neither row nor rowBase64');
 }

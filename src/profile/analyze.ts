@@ -5,6 +5,7 @@ import { sampleInput, type FileSample, type SampleOptions } from '../analysis/fi
 import { analyzeStatements, readStatementStats, type AccessPatterns } from '../analysis/query-history.js';
 import { findRelationships, readClusterTables } from '../analysis/relationships.js';
 import { citusVersion } from '../citus/catalog.js';
+import { parseQualifiedName, quoteQualifiedName } from '../connect/qualified-name.js';
 import type { CopyFormat } from '../load/copy-format.js';
 import type { InputSource } from '../load/input.js';
 import { INFERRED_TO_PG, planProfile } from './planner.js';
@@ -68,7 +69,14 @@ export interface PlanResult {
 export async function planForInput(db: pg.Client, source: InputSource, format: CopyFormat, options: PlanOptions): Promise<PlanResult> {
   const started = performance.now();
   const citus = (await citusVersion(db)) !== undefined;
-  const rel = (await db.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [options.table])).rows[0]?.t ?? null;
+  // PostgreSQL resolves the name (search_path) and prints it: the existing table's name, or the
+  // name the table will be created under (quote_ident knows which words need quotes).
+  const target = parseQualifiedName(options.table);
+  const names = (await db.query<{ rel: string | null; planned: string }>(
+    `SELECT to_regclass($1)::text AS rel,
+            CASE WHEN $2::text IS NULL THEN quote_ident($3) ELSE quote_ident($2) || '.' || quote_ident($3) END AS planned`,
+    [quoteQualifiedName(target), target.schema ?? null, target.name])).rows[0]!;
+  const rel = names.rel;
   let existingColumns: { name: string; type: string; typeName: string; maxChars?: number }[] | undefined;
   let keys: { constraint: string; columns: string[]; primary: boolean }[] = [];
   let declared: { column: string; table: string; refColumn: string }[] = [];
@@ -99,8 +107,8 @@ export async function planForInput(db: pg.Client, source: InputSource, format: C
   const distinctSamples: Record<string, string[]> = {};
   for (const c of analysis.columns) distinctSamples[c.name] = [...new Set(analysis.values[c.name]!.filter((v): v is string => v !== null))];
   const relationships = await findRelationships(db, analysis.columns, distinctSamples, clusterTables, declared);
-  const stats = await readStatementStats(db, (rel ?? options.table).split('.').pop()!.replace(/"/g, ''));
-  const tableName = rel ?? options.table;
+  const tableName = rel ?? names.planned;
+  const stats = await readStatementStats(db, parseQualifiedName(tableName).name);
   const access: AccessPatterns = await analyzeStatements(stats ?? [], tableName, analysis.columns.map((c) => c.name));
   const nodes = citus ? (await db.query<{ node: string }>(
     `SELECT nodename || ':' || nodeport AS node FROM pg_dist_node

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { parseNodeLabel } from '../connect/config.js';
+import { parseQualifiedName, quoteQualifiedName } from '../connect/qualified-name.js';
 import { quoteIdent } from '../connect/sql.js';
 import { TargetTableError, toDatabaseError } from '../errors.js';
 import type { ShardingProfile } from './sharding-profile.js';
@@ -10,9 +11,9 @@ export interface ApplyResult {
   readonly notes: string[];
 }
 
+/** The profile's table, read as psql reads names (unquoted parts fold to lower case), quoted. */
 function qualified(table: string): string {
-  const parts = table.split('.');
-  return parts.map((p) => (/^".*"$/.test(p) ? p : quoteIdent(p))).join('.');
+  return quoteQualifiedName(parseQualifiedName(table, 'the profile\'s table'));
 }
 
 /**

@@ -3,6 +3,7 @@ import type { ColumnStats, InferredType } from '../analysis/column-stats.js';
 import type { ClusterTable, Relationship } from '../analysis/relationships.js';
 import { isHashableType, UNSURE, valueHasherFor } from '../citus/value-hasher.js';
 import type { Candidate, PlannedShard, ShardingProfile } from './sharding-profile.js';
+import { parseQualifiedName, quoteQualifiedName } from '../connect/qualified-name.js';
 import { quoteIdent } from '../connect/sql.js';
 
 export interface PlanInput {
@@ -332,7 +333,7 @@ export function planProfile(input: PlanInput): ShardingProfile {
   const keyChanges = input.keys.filter((k) => !k.columns.includes(chosen.column)).map((k) => ({
     constraint: k.constraint,
     columns: [...k.columns, chosen.column],
-    sql: `ALTER TABLE ${input.table} DROP CONSTRAINT ${quoteIdent(k.constraint)}, ADD CONSTRAINT ${quoteIdent(k.constraint)} `
+    sql: `ALTER TABLE ${quoteQualifiedName(parseQualifiedName(input.table))} DROP CONSTRAINT ${quoteIdent(k.constraint)}, ADD CONSTRAINT ${quoteIdent(k.constraint)} `
       + `${k.primary ? 'PRIMARY KEY' : 'UNIQUE'} (${[...k.columns, chosen.column].map(quoteIdent).join(', ')})`,
   }));
   return {
