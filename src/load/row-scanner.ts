@@ -53,6 +53,8 @@ const CRLF_BYTES = Buffer.from('\r\n');
 export const DEFAULT_MAX_ROW_BYTES = 64 * 1024 * 1024;
 /** The first slice of a chunk appended to a carried row: most straddling rows end within it. */
 const FIRST_PIECE = 4096;
+/** A carried row's buffer doubles up to this size, then grows to the row length limit at once. */
+const LARGE_CARRY = 1 << 20;
 
 export interface RowScannerOptions {
   /**
@@ -68,8 +70,9 @@ export interface RowScannerOptions {
 export class RowScanner {
   /**
    * The bytes of a row that is not complete yet (it started in an earlier chunk): carry[0,
-   * carryLen). Its capacity doubles, so a long row costs linear copying, and scanning continues
-   * where it stopped (the saved state below) instead of from the row's start.
+   * carryLen). Its capacity grows geometrically (see append), so a long row costs linear
+   * copying, and scanning continues where it stopped (the saved state below) instead of from the
+   * row's start.
    */
   private carry: Buffer | undefined;
   private carryLen = 0;
@@ -180,12 +183,18 @@ export class RowScanner {
     this.scan(buf, true, sink, true);
   }
 
-  /** Appends src[from, to) to the carried row, doubling its capacity as needed (up to the limit). */
+  /**
+   * Appends src[from, to) to the carried row, doubling its capacity as needed up to 1 MiB; past
+   * that, straight to the limit. Memory the OS has not been written to is not resident, so this
+   * costs only the bytes carried, and a long row is never held twice while it grows (an unclosed
+   * quote reaches the limit holding the limit, not 1.5 times it).
+   */
   private append(src: Buffer, from: number, to: number): void {
     const need = this.carryLen + (to - from);
     let carry = this.carry!;
     if (need > carry.length) {
-      const grown = Buffer.allocUnsafe(Math.max(need, Math.min(2 * carry.length, this.maxRowBytes + 1)));
+      const doubled = 2 * carry.length;
+      const grown = Buffer.allocUnsafe(Math.max(need, Math.min(doubled <= LARGE_CARRY ? doubled : Infinity, this.maxRowBytes + 1)));
       carry.copy(grown, 0, 0, this.carryLen);
       this.bytesCopied += this.carryLen;
       this.carry = carry = grown;
