@@ -18,6 +18,13 @@ export const DEFAULT_SAMPLE_ROWS = Math.ceil(Math.log(2 / (1 - SAMPLE_CONFIDENCE
 
 /** Rows per block read at a random offset: enough to amortize a read, few enough to spread the sample. */
 const ROWS_PER_BLOCK = 50;
+/**
+ * The most all blocks together read. The row length is estimated from the first MiB; with one
+ * row or none there (huge rows, or an unclosed quote making the rest of the file one row) the
+ * estimate is the whole file, and unbounded blocks would read the file hundreds of times over.
+ * Rows up to ~1.5 KB still fit 50 to a block.
+ */
+const MAX_SAMPLE_BYTES = 32 << 20;
 
 export interface SampledRow {
   /** Decoded fields (null for the NULL marker). */
@@ -158,7 +165,7 @@ export async function sampleInput(source: InputSource, format: CopyFormat, optio
       return { source: source.name, header, rows, method: 'whole', totalBytes: size, estimatedRows: rows.length, averageRowBytes: avg, seconds: (performance.now() - started) / 1000 };
     }
     const blocks = Math.max(1, Math.ceil(want / ROWS_PER_BLOCK));
-    const blockBytes = Math.ceil(avg * (ROWS_PER_BLOCK + 2)) + 8192;
+    const blockBytes = Math.min(Math.ceil(avg * (ROWS_PER_BLOCK + 2)) + 8192, Math.max(65536, Math.floor(MAX_SAMPLE_BYTES / blocks)));
     const offsets = Array.from({ length: blocks }, () => headerBytes + Math.floor(rnd() * Math.max(1, size - headerBytes - blockBytes)))
       .sort((a, b) => a - b);
     const rows: SampledRow[] = [];
@@ -225,7 +232,7 @@ async function reservoirSample(source: InputSource, format: CopyFormat, want: nu
     bytes += c.length;
     if (!scanner) {
       fields = fieldCountOfFirstRow(c, format);
-      scanner = new RowScanner(format, 0, fields);
+      scanner = new RowScanner(format, 0, fields, { source: source.name });
     }
     scanner.push(c, sink);
   }

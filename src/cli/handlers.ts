@@ -32,6 +32,7 @@ export interface LoadFlags extends CommonFlags {
   shardCount?: number;
   maxErrors?: number;
   rejects?: string;
+  maxRowBytes?: number;
   connectionsPerNode?: number;
   batchSize?: number;
   viaCoordinator?: boolean;
@@ -102,6 +103,7 @@ export async function runLoad(file: string, flags: LoadFlags): Promise<void> {
       shardCount: positiveInt('shard-count', flags.shardCount),
       maxErrors: positiveInt('max-errors', flags.maxErrors, 0),
       rejectsFile: flags.rejects,
+      maxRowBytes: positiveInt('max-row-bytes', flags.maxRowBytes),
       connectionsPerNode: positiveInt('connections-per-node', flags.connectionsPerNode),
       batchBytes: positiveInt('batch-size', flags.batchSize, 1024),
       viaCoordinator: flags.viaCoordinator,

@@ -80,6 +80,7 @@ connectionOptions(sampleOptions(formatOptions(program.command('load', { isDefaul
   .option('--recheck-layout', 'compare an existing layout with a fresh profile even if one from the last day is stored')
   .option('--max-errors <n>', 'reject up to n bad rows and load the rest (default 0)', integer)
   .option('--rejects <file>', 'write rejected rows with their reasons (JSON lines)')
+  .option('--max-row-bytes <n>', 'fail on a row longer than n bytes, e.g. after an unclosed quote (default 67108864)', integer)
   .option('--connections-per-node <n>', 'COPY connections per worker (default 4)', integer)
   .option('--batch-size <bytes>', 'bytes per COPY batch (default 1048576, less with very many shards)', integer)
   .option('--via-coordinator', "load through Citus's coordinator COPY instead of straight into the shards")

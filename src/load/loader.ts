@@ -72,6 +72,12 @@ export interface LoadOptions extends CopyFormatInput {
   batchBytes?: number;
   /** Bytes allowed queued or in flight to the workers before reading pauses. Default 32 MiB. */
   maxInflightBytes?: number;
+  /**
+   * A row longer than this many bytes fails the load at once, naming the line it starts on (an
+   * unclosed quote otherwise makes the rest of the file one row). Default 64 MiB
+   * (DEFAULT_MAX_ROW_BYTES); PostgreSQL itself allows up to 1 GB.
+   */
+  maxRowBytes?: number;
   /** Route simple rows with the WebAssembly kernel (default true); false: the JavaScript scanner only. */
   fastPath?: boolean;
   /** Load through Citus's coordinator COPY even where the direct path would work. */
@@ -594,7 +600,8 @@ class LoadRun implements RowSink, StagedRowsSink {
 
   /** Reads the input to the end, routing rows into batches; returns the bytes read. */
   private async stream(input: OpenedInput, header: boolean): Promise<number> {
-    const scanner = new RowScanner(this.format, Math.max(0, this.fieldIndex), this.columns.length);
+    const scanner = new RowScanner(this.format, Math.max(0, this.fieldIndex), this.columns.length,
+      { maxRowBytes: this.options.maxRowBytes, source: this.source.name });
     scanner.bulk = this.fast;
     const limit = this.options.maxInflightBytes ?? DEFAULT_INFLIGHT;
     let bytesRead = 0;

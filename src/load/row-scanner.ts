@@ -1,5 +1,5 @@
 import type { CopyFormat } from './copy-format.js';
-import { InputFileError } from '../errors.js';
+import { BadInputError, InputFileError } from '../errors.js';
 
 /**
  * A byte scanner that finds row boundaries exactly as PostgreSQL's COPY FROM does
@@ -49,8 +49,45 @@ type LineEnding = 'unknown' | 'lf' | 'crlf';
 const LF_BYTES = Buffer.from('\n');
 const CRLF_BYTES = Buffer.from('\r\n');
 
+/** Default RowScannerOptions.maxRowBytes: 64 MiB, far below PostgreSQL's 1 GB field limit. */
+export const DEFAULT_MAX_ROW_BYTES = 64 * 1024 * 1024;
+/** The first slice of a chunk appended to a carried row: most straddling rows end within it. */
+const FIRST_PIECE = 4096;
+/** A carried row's buffer doubles up to this size, then grows to the row length limit at once. */
+const LARGE_CARRY = 1 << 20;
+
+export interface RowScannerOptions {
+  /**
+   * A row longer than this fails the scan with a BadInputError naming the line it starts on,
+   * as soon as its bytes so far exceed it (an unclosed quote otherwise swallows the whole input
+   * into one row). Default DEFAULT_MAX_ROW_BYTES.
+   */
+  maxRowBytes?: number;
+  /** How errors name the input. Default `input`. */
+  source?: string;
+}
+
 export class RowScanner {
+  /**
+   * The bytes of a row that is not complete yet (it started in an earlier chunk): carry[0,
+   * carryLen). Its capacity grows geometrically (see append), so a long row costs linear
+   * copying, and scanning continues where it stopped (the saved state below) instead of from the
+   * row's start.
+   */
   private carry: Buffer | undefined;
+  private carryLen = 0;
+  // The scan state of the carried row; positions are offsets in carry.
+  /** Where scanning continues; 0: the row has not been scanned at all. */
+  private resumeAt = 0;
+  private rField = 0;
+  private rFieldStart = -1;
+  private rFieldEnd = -1;
+  private rFlags = 0;
+  private rInQuote = false;
+  private rEmbeddedLines = 0;
+  private rQuotedCR = 0;
+  private rEolError: string | undefined;
+
   private line = 1;
   private eol: LineEnding = 'unknown';
   private finished = false;
@@ -62,9 +99,17 @@ export class RowScanner {
   private readonly nullBytes: Buffer;
   /** 1 for the bytes that can end a field or a row or start a quote/escape; 0 for the rest. */
   private readonly byteClass = new Uint8Array(256);
+  private readonly maxRowBytes: number;
+  private readonly source: string;
   /** Rows seen so far, bad ones included. */
   rows = 0;
-  /** Optional bulk taker for simple rows (never for the row stitched across two chunks). */
+  /**
+   * Work counters, so tests can check the work is linear in the input: bytes handed to the scan
+   * loop (from where it starts), and bytes copied into carried rows.
+   */
+  bytesExamined = 0;
+  bytesCopied = 0;
+  /** Optional bulk taker for simple rows (never for a row carried across chunks). */
   bulk: BulkRows | undefined;
 
   constructor(
@@ -73,6 +118,7 @@ export class RowScanner {
     private readonly fieldIndex: number,
     /** Number of fields every row must have. */
     private readonly expectedFields: number,
+    options: RowScannerOptions = {},
   ) {
     this.csv = format.kind === 'csv';
     this.delim = format.delimiter;
@@ -80,6 +126,8 @@ export class RowScanner {
     this.escape = this.csv && format.escape !== format.quote ? format.escape : -1;
     this.nullBytes = Buffer.from(format.nullString, 'utf8');
     for (const b of [this.delim, LF, CR, this.csv ? this.quote : BACKSLASH]) this.byteClass[b] = 1;
+    this.maxRowBytes = options.maxRowBytes ?? DEFAULT_MAX_ROW_BYTES;
+    this.source = options.source ?? 'input';
   }
 
   /** True once the end-of-data marker `\.` was seen; later input is ignored, as COPY does. */
@@ -96,42 +144,77 @@ export class RowScanner {
     if (this.finished) return;
     let buf = chunk;
     if (this.carry) {
-      // Only the row that straddles the two chunks is stitched together: copying whole chunks
-      // would cost a second pass over every byte of the input.
-      const carry = this.carry;
-      this.carry = undefined;
-      for (let take = 64 * 1024; ; take *= 4) {
-        const head = chunk.subarray(0, take);
-        const joined = Buffer.concat([carry, head]);
-        const consumed = this.scan(joined, false, sink, carry.length);
+      // Only the straddling row's bytes are copied, a growing slice at a time (copying whole
+      // chunks would cost a second pass over every byte of the input); each slice is scanned
+      // once, from where the last one stopped.
+      const base = this.carryLen;
+      let from = 0;
+      for (let piece = FIRST_PIECE; ; piece *= 4) {
+        // Never more than one byte past the limit: that byte already proves the row too long.
+        const to = Math.min(chunk.length, from + piece, from + this.maxRowBytes + 1 - this.carryLen);
+        this.append(chunk, from, to);
+        const consumed = this.scan(this.carry!.subarray(0, this.carryLen), false, sink, true);
         if (this.finished) return;
-        if (consumed > carry.length) {
-          buf = chunk.subarray(consumed - carry.length);
+        if (consumed > 0) {
+          this.carry = undefined;
+          buf = chunk.subarray(consumed - base);
           break;
         }
-        if (head.length === chunk.length) {
-          this.carry = joined;
-          return;
-        }
+        if (this.carryLen > this.maxRowBytes) throw this.tooLong();
+        if (to === chunk.length) return;
+        from = to;
       }
     }
-    const consumed = this.scan(buf, false, sink, 0);
-    if (consumed < buf.length && !this.finished) this.carry = Buffer.from(buf.subarray(consumed));
+    const consumed = this.scan(buf, false, sink, false);
+    if (consumed < buf.length && !this.finished) {
+      // The partial row's state was saved by scan; its bytes are kept (the caller may reuse chunk).
+      if (buf.length - consumed > this.maxRowBytes) throw this.tooLong();
+      this.carryLen = 0;
+      this.carry = Buffer.allocUnsafe(Math.min(Math.max(FIRST_PIECE, 2 * (buf.length - consumed)), this.maxRowBytes + 1));
+      this.append(buf, consumed, buf.length);
+    }
   }
 
   /** Call once after the last chunk: emits a final row that has no line terminator. */
   end(sink: RowSink): void {
     if (this.finished || !this.carry) return;
-    const buf = this.carry;
+    const buf = this.carry.subarray(0, this.carryLen);
     this.carry = undefined;
-    this.scan(buf, true, sink, 0);
+    this.scan(buf, true, sink, true);
   }
 
   /**
-   * Scans whole rows of buf; returns how many bytes were consumed. With `stopAfter` > 0 it
-   * stops at the first row boundary past that offset (the stitched straddling row).
+   * Appends src[from, to) to the carried row, doubling its capacity as needed up to 1 MiB; past
+   * that, straight to the limit. Memory the OS has not been written to is not resident, so this
+   * costs only the bytes carried, and a long row is never held twice while it grows (an unclosed
+   * quote reaches the limit holding the limit, not 1.5 times it).
    */
-  private scan(buf: Buffer, atEof: boolean, sink: RowSink, stopAfter: number): number {
+  private append(src: Buffer, from: number, to: number): void {
+    const need = this.carryLen + (to - from);
+    let carry = this.carry!;
+    if (need > carry.length) {
+      const doubled = 2 * carry.length;
+      const grown = Buffer.allocUnsafe(Math.max(need, Math.min(doubled <= LARGE_CARRY ? doubled : Infinity, this.maxRowBytes + 1)));
+      carry.copy(grown, 0, 0, this.carryLen);
+      this.bytesCopied += this.carryLen;
+      this.carry = carry = grown;
+    }
+    src.copy(carry, this.carryLen, from, to);
+    this.carryLen = need;
+    this.bytesCopied += to - from;
+  }
+
+  private tooLong(): BadInputError {
+    return new BadInputError({ file: this.source, line: this.line },
+      `row longer than ${this.maxRowBytes} bytes (unclosed quote?); if rows really are this long, raise the limit (--max-row-bytes)`);
+  }
+
+  /**
+   * Scans whole rows of buf; returns how many bytes were consumed. With `carried`, buf is
+   * the carried row: its scan continues from the saved state and stops after that one row. A
+   * row left incomplete (not at EOF) has its state saved for the carry.
+   */
+  private scan(buf: Buffer, atEof: boolean, sink: RowSink, carried: boolean): number {
     const n = buf.length;
     const csv = this.csv;
     const delim = this.delim;
@@ -141,71 +224,87 @@ export class RowScanner {
     const cls = this.byteClass;
     const special = csv ? quote : BACKSLASH;
     const expected = this.expectedFields;
+    const maxRow = this.maxRowBytes;
     /** Position of the next quote (csv) or backslash (text) at or after rowStart; n when none. */
     let nextSpecial = -1;
+    /** Position of the next carriage return at or after rowStart; n when none. */
+    let nextCR = -1;
     let rowStart = 0;
-    const bulk = stopAfter === 0 ? this.bulk : undefined;
+    // A buffer longer than the row limit might hold a row the kernel would take whole.
+    const bulk = !carried && n <= maxRow ? this.bulk : undefined;
     bulk?.forget();
     /** The row bulk stopped at: this scanner takes it without asking bulk again. */
     let bulkStop = -1;
+    /** The carried row's saved state is loaded instead of starting the row afresh. */
+    let resume = carried && this.resumeAt > 0;
+    this.bytesExamined += n - (resume ? this.resumeAt : 0);
 
     while (rowStart < n) {
-      if (stopAfter > 0 && rowStart > stopAfter) return rowStart;
-      if (bulk !== undefined && this.eol !== 'unknown' && rowStart !== bulkStop) {
-        const next = bulk.take(buf, rowStart, n, this.line, this.eol === 'crlf');
-        bulkStop = next;
-        if (bulk.taken > 0) {
-          this.line += bulk.taken;
-          this.rows += bulk.taken;
-          rowStart = next;
-          continue;
-        }
-      }
-
-      // Fast path: a row with no quote or backslash before its newline cannot hide a newline
-      // or a delimiter, so memchr (indexOf) finds its end and only the delimiters need a look.
-      if (this.eol !== 'unknown' && buf[rowStart] !== BACKSLASH) {
-        if (nextSpecial < rowStart) {
-          nextSpecial = buf.indexOf(special, rowStart);
-          if (nextSpecial < 0) nextSpecial = n;
-        }
-        const lf = buf.indexOf(LF, rowStart);
-        if (lf >= 0 && lf < nextSpecial) {
-          const contentEnd = lf > rowStart && buf[lf - 1] === CR ? lf - 1 : lf;
-          if ((contentEnd !== lf) === (this.eol === 'crlf')) {
-            let field = 0;
-            let fieldStart = target === 0 ? rowStart : -1;
-            let fieldEnd = -1;
-            for (let j = rowStart; j < contentEnd; j++) {
-              if (buf[j] === delim) {
-                field++;
-                if (field === target) fieldStart = j + 1;
-                else if (field === target + 1) fieldEnd = j;
-              }
-            }
-            if (field === target) fieldEnd = contentEnd;
-            const line = this.line++;
-            this.rows++;
-            if (field + 1 !== expected) {
-              sink.badRow(buf, rowStart, lf + 1, line, fieldCountError(expected, field + 1));
-            } else {
-              const flags = this.isNullMarker(buf, fieldStart, fieldEnd) ? FIELD_IS_NULL : 0;
-              sink.row(buf, rowStart, contentEnd, lf + 1, fieldStart, fieldEnd, flags, line, 1);
-            }
-            rowStart = lf + 1;
+      if (carried && rowStart > 0) return rowStart;
+      if (!resume) {
+        if (bulk !== undefined && this.eol !== 'unknown' && rowStart !== bulkStop) {
+          const next = bulk.take(buf, rowStart, n, this.line, this.eol === 'crlf');
+          bulkStop = next;
+          if (bulk.taken > 0) {
+            this.line += bulk.taken;
+            this.rows += bulk.taken;
+            rowStart = next;
             continue;
           }
         }
-      }
-      // The end-of-data marker: `\.` as the first thing in a row, then a line end or EOF.
-      if (buf[rowStart] === BACKSLASH) {
-        if (rowStart + 1 >= n && !atEof) return rowStart;
-        if (buf[rowStart + 1] === DOT) {
-          if (rowStart + 2 >= n && !atEof) return rowStart;
-          const after = buf[rowStart + 2];
-          if (rowStart + 2 >= n || after === LF || after === CR) {
-            this.finished = true;
-            return n;
+
+        // Fast path: a row with no quote or backslash before its newline cannot hide a newline
+        // or a delimiter, so memchr (indexOf) finds its end and only the delimiters need a look.
+        if (this.eol !== 'unknown' && buf[rowStart] !== BACKSLASH) {
+          if (nextSpecial < rowStart) {
+            nextSpecial = buf.indexOf(special, rowStart);
+            if (nextSpecial < 0) nextSpecial = n;
+          }
+          const lf = buf.indexOf(LF, rowStart);
+          if (lf >= 0 && lf < nextSpecial) {
+            if (nextCR < rowStart) {
+              nextCR = buf.indexOf(CR, rowStart);
+              if (nextCR < 0) nextCR = n;
+            }
+            // A carriage return other than the line end's own is an error the slow path names
+            // (without this check, how a row was split into chunks could change the verdict).
+            const contentEnd = nextCR === lf - 1 ? lf - 1 : lf;
+            if (nextCR >= lf - 1 && (contentEnd !== lf) === (this.eol === 'crlf')) {
+              if (lf - rowStart >= maxRow) throw this.tooLong();
+              let field = 0;
+              let fieldStart = target === 0 ? rowStart : -1;
+              let fieldEnd = -1;
+              for (let j = rowStart; j < contentEnd; j++) {
+                if (buf[j] === delim) {
+                  field++;
+                  if (field === target) fieldStart = j + 1;
+                  else if (field === target + 1) fieldEnd = j;
+                }
+              }
+              if (field === target) fieldEnd = contentEnd;
+              const line = this.line++;
+              this.rows++;
+              if (field + 1 !== expected) {
+                sink.badRow(buf, rowStart, lf + 1, line, fieldCountError(expected, field + 1));
+              } else {
+                const flags = this.isNullMarker(buf, fieldStart, fieldEnd) ? FIELD_IS_NULL : 0;
+                sink.row(buf, rowStart, contentEnd, lf + 1, fieldStart, fieldEnd, flags, line, 1);
+              }
+              rowStart = lf + 1;
+              continue;
+            }
+          }
+        }
+        // The end-of-data marker: `\.` as the first thing in a row, then a line end or EOF.
+        if (buf[rowStart] === BACKSLASH) {
+          if (rowStart + 1 >= n && !atEof) return this.saveRow(rowStart, 0);
+          if (buf[rowStart + 1] === DOT) {
+            if (rowStart + 2 >= n && !atEof) return this.saveRow(rowStart, 0);
+            const after = buf[rowStart + 2];
+            if (rowStart + 2 >= n || after === LF || after === CR) {
+              this.finished = true;
+              return n;
+            }
           }
         }
       }
@@ -221,11 +320,54 @@ export class RowScanner {
       let contentEnd = -1;
       let rowEnd = -1;
       let eolError: string | undefined;
+      if (resume) {
+        // The carried row starts at 0, so its saved offsets are positions in buf.
+        resume = false;
+        i = this.resumeAt;
+        field = this.rField;
+        fieldStart = this.rFieldStart;
+        fieldEnd = this.rFieldEnd;
+        flags = this.rFlags;
+        inQuote = this.rInQuote;
+        embeddedLines = this.rEmbeddedLines;
+        quotedCR = this.rQuotedCR;
+        eolError = this.rEolError;
+      }
+      /** Where the scan must continue when this chunk ends before the row does. */
+      let stoppedAt = -1;
 
       for (;;) {
+        if (inQuote) {
+          // Inside quotes only the quote, the escape and newlines matter (CopyReadLineText).
+          while (i < n) {
+            const q = buf[i]!;
+            if (q === escape) {
+              if (i + 1 >= n) break; // the next chunk says what it escapes
+              const next = buf[i + 1];
+              i += next === quote || next === escape ? 2 : 1;
+              continue;
+            }
+            if (q === quote) {
+              inQuote = false;
+              i++;
+              break;
+            }
+            if (q === LF) embeddedLines++;
+            else if (q === CR) quotedCR++;
+            i++;
+          }
+          if (inQuote) {
+            stoppedAt = i;
+            break;
+          }
+          continue;
+        }
         // Most bytes are ordinary: one table lookup each.
         while (i < n && cls[buf[i]!] === 0) i++;
-        if (i >= n) break;
+        if (i >= n) {
+          stoppedAt = n;
+          break;
+        }
         const c = buf[i]!;
         if (c === delim) {
           field++;
@@ -235,38 +377,18 @@ export class RowScanner {
           continue;
         }
         if (c === quote) {
-          // Inside quotes only the quote, the escape and newlines matter (CopyReadLineText).
           if (field === target) flags |= FIELD_NEEDS_DECODE;
+          inQuote = true;
           i++;
-          let closed = false;
-          while (i < n) {
-            const q = buf[i]!;
-            if (q === escape) {
-              if (i + 1 >= n) break;
-              const next = buf[i + 1];
-              i += next === quote || next === escape ? 2 : 1;
-              continue;
-            }
-            if (q === quote) {
-              closed = true;
-              i++;
-              break;
-            }
-            if (q === LF) embeddedLines++;
-            else if (q === CR) quotedCR++;
-            i++;
-          }
-          if (!closed) {
-            inQuote = true;
-            i = n;
-            break;
-          }
           continue;
         }
         if (!csv && c === BACKSLASH) {
           // In text format a backslash escapes whatever byte follows, newlines included.
           if (i + 1 >= n) {
-            if (!atEof) return rowStart;
+            if (!atEof) {
+              stoppedAt = i;
+              break;
+            }
             i++;
             continue;
           }
@@ -285,7 +407,10 @@ export class RowScanner {
           break;
         }
         // c === CR
-        if (i + 1 >= n && !atEof) return rowStart;
+        if (i + 1 >= n && !atEof) {
+          stoppedAt = i;
+          break;
+        }
         if (buf[i + 1] === LF) {
           if (this.eol === 'lf') eolError = csv ? 'unquoted carriage return found in data' : 'literal carriage return found in data';
           else this.eol = 'crlf';
@@ -301,7 +426,17 @@ export class RowScanner {
       }
 
       if (rowEnd < 0) {
-        if (!atEof) return rowStart;
+        if (!atEof) {
+          this.rField = field;
+          this.rFieldStart = fieldStart < 0 ? -1 : fieldStart - rowStart;
+          this.rFieldEnd = fieldEnd < 0 ? -1 : fieldEnd - rowStart;
+          this.rFlags = flags;
+          this.rInQuote = inQuote;
+          this.rEmbeddedLines = embeddedLines;
+          this.rQuotedCR = quotedCR;
+          this.rEolError = eolError;
+          return this.saveRow(rowStart, stoppedAt - rowStart);
+        }
         if (inQuote) {
           this.rows++;
           sink.badRow(buf, rowStart, n, this.line, 'unterminated CSV quoted field');
@@ -311,6 +446,7 @@ export class RowScanner {
         contentEnd = n;
         rowEnd = n;
       }
+      if (rowEnd - rowStart > maxRow) throw this.tooLong();
 
       if (field === target) fieldEnd = contentEnd;
       const line = this.line;
@@ -331,6 +467,15 @@ export class RowScanner {
       rowStart = rowEnd;
     }
     return n;
+  }
+
+  /**
+   * The row from rowStart is not complete: scanning continues at rowStart + resumeAt when more
+   * bytes come (0: from the row's start, nothing of it saved). Returns rowStart.
+   */
+  private saveRow(rowStart: number, resumeAt: number): number {
+    this.resumeAt = resumeAt;
+    return rowStart;
   }
 
   private isNullMarker(buf: Buffer, start: number, end: number): boolean {
