@@ -92,10 +92,13 @@ connectionOptions(program.command('monitor')
   .action(async (flags: MonitorFlags) => (await monitorHandlers()).runMonitor(flags));
 
 connectionOptions(program.command('daemon')
-  .description('run the monitor on a cron schedule (one acting daemon at a time; SIGTERM stops it between ticks)')
+  .description('run the monitor on a cron schedule and run requests from SQL (one acting daemon at a time; SIGTERM stops it promptly)')
   .option('--schedule <cron>', 'cron expression (default "*/5 * * * *")')
   .option('--rebalance', 'act when imbalance passes the threshold')
-  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', Number))
+  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', Number)
+  .option('--allow-dir <dir>', 'directory whose files SQL requests may load (repeatable; default none: file requests are refused)', collect)
+  .option('--request-timeout <seconds>', 'time limit of one SQL request (default 21600)', Number)
+  .option('--tick-timeout <seconds>', 'time limit of one monitor tick (default: the schedule interval, at most 600)', Number))
   .action(async (flags: DaemonFlags) => (await monitorHandlers()).runDaemon(flags));
 
 connectionOptions(program.command('rebalance')
