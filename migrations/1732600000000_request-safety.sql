@@ -62,7 +62,9 @@ BEGIN
     END LOOP;
 END $$;
 
--- The target name is parsed as an identifier and re-quoted: never spliced in as SQL text.
+-- The target name is parsed as an identifier and re-quoted: never spliced in as SQL text. An
+-- unqualified target is created in the source's schema (names no longer resolve in the caller's
+-- search_path, see below).
 CREATE OR REPLACE PROCEDURE adaptive_load.distribute_table(source regclass, target text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -73,6 +75,10 @@ DECLARE
 BEGIN
     IF cardinality(parts) NOT IN (1, 2) THEN
         RAISE EXCEPTION 'distribute_table: target % is not a table name or schema.table', quote_literal(target);
+    END IF;
+    -- The routine's search_path is pinned, so an unqualified target goes beside the source.
+    IF cardinality(parts) = 1 THEN
+        parts := ARRAY[(SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source), parts[1]];
     END IF;
     qtarget := (SELECT string_agg(quote_ident(x), '.' ORDER BY o) FROM unnest(parts) WITH ORDINALITY u(x, o));
     EXECUTE format('CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED)', qtarget, source);
@@ -92,6 +98,9 @@ BEGIN
             v, quote_literal(qtarget), quote_literal(v);
     END LOOP;
 END $$;
+
+COMMENT ON PROCEDURE adaptive_load.distribute_table(regclass, text) IS
+  'Creates `target` (a table name, optionally schema-qualified; unqualified: in the schema of `source`) distributed as analyze_table(source) decides and moves the rows of `source` into it, in one transaction.';
 
 -- Every routine of the schema, those above and those of earlier migrations: names resolve in
 -- pg_catalog (then pg_temp, for analyze_table's sample), never in a schema a caller controls.
