@@ -162,15 +162,19 @@ describe('Citus suite: requests from SQL are safe to offer, the daemon does not 
   });
 
   it('a request whose daemon was SIGKILLed while running it is failed by the next daemon', async () => {
-    // The load waits on a lock, so the request is surely running when the daemon dies.
+    // The load waits on a lock (every load records a job), so the request is surely running when
+    // the daemon dies. (A lock on the table would not do: the direct path writes the shards.)
     const blocker = new pg.Client({ connectionString: url });
     await blocker.connect();
     await blocker.query('BEGIN');
-    await blocker.query('LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
-    const daemon = spawn(process.execPath, [CLI, 'daemon', '--coordinator', url, '--allow-dir', allowed], { stdio: 'ignore' });
+    await blocker.query('LOCK TABLE adaptive_load.load_jobs IN ACCESS EXCLUSIVE MODE');
+    const daemon = spawn(process.execPath, [CLI, 'daemon', '--coordinator', url, '--allow-dir', allowed], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    daemon.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
     try {
       const id = await request(good, {});
-      await waitFor(async () => ((await sql('SELECT status FROM adaptive_load.requests WHERE request_id = $1', [id])).rows[0].status === 'running' ? true : undefined), 'the request to run');
+      await waitFor(async () => ((await sql('SELECT status FROM adaptive_load.requests WHERE request_id = $1', [id])).rows[0].status === 'running' ? true : undefined),
+        'the request to run').catch((e: Error) => assert.fail(`${e.message}; daemon said: ${stderr}`));
       daemon.kill('SIGKILL');
       await new Promise((r) => daemon.once('exit', r));
       await blocker.query('ROLLBACK');
@@ -190,6 +194,8 @@ describe('Citus suite: requests from SQL are safe to offer, the daemon does not 
 
   it('the listener reconnects after its backend is terminated and then runs a new request', async () => {
     const logs: string[] = [];
+    // Backends of earlier (killed) daemons may take a moment to go.
+    await waitFor(async () => ((await sql("SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'citus-adaptive-load%'")).rows.length === 0 ? true : undefined), 'earlier daemons\' sessions to end');
     const listener = await startRequestListener(conn(), { allowDirs: [allowed], pollMs: 3_600_000, log: (m) => logs.push(m) });
     try {
       const killed = await sql("SELECT pg_terminate_backend(pid) AS k FROM pg_stat_activity WHERE application_name = 'citus-adaptive-load requests'");

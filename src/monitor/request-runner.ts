@@ -186,14 +186,35 @@ const lockKey = (id: string) => Number(BigInt(id) % 2147483647n);
  * session: while the lock is held the claimer is alive; when it is free the claimer is gone.
  */
 async function claim(db: pg.Client, claimer: string): Promise<RequestRow | undefined> {
-  const r = await db.query<RequestRow>(
-    `WITH next AS (SELECT request_id FROM adaptive_load.requests WHERE status = 'pending'
-                    ORDER BY request_id FOR UPDATE SKIP LOCKED LIMIT 1)
-     UPDATE adaptive_load.requests q SET status = 'running', started_at = now(), claimed_by = $1, claimed_backend_pid = pg_backend_pid()
-       FROM next WHERE q.request_id = next.request_id AND pg_try_advisory_lock($2, (q.request_id % 2147483647)::int)
-     RETURNING q.request_id::text, q.kind, q.table_name, q.source, q.options, q.requested_by::text, q.started_at`,
-    [claimer, REQUEST_LOCK_NAMESPACE]);
-  return r.rows[0];
+  // One transaction: the row stays locked (and pending to everyone else) until its request lock
+  // is held. The lock is taken on the one chosen row only, never in a WHERE the planner might
+  // evaluate for every row.
+  await db.query('BEGIN');
+  try {
+    const next = await db.query<{ id: string }>(
+      `SELECT request_id::text AS id FROM adaptive_load.requests WHERE status = 'pending'
+        ORDER BY request_id FOR UPDATE SKIP LOCKED LIMIT 1`);
+    const id = next.rows[0]?.id;
+    if (!id) {
+      await db.query('COMMIT');
+      return undefined;
+    }
+    const lock = await db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [REQUEST_LOCK_NAMESPACE, lockKey(id)]);
+    if (!lock.rows[0]?.ok) {
+      // Another request with the same lock key (ids 2^31 apart) is running: try again later.
+      await db.query('ROLLBACK');
+      return undefined;
+    }
+    const r = await db.query<RequestRow>(
+      `UPDATE adaptive_load.requests SET status = 'running', started_at = now(), claimed_by = $2, claimed_backend_pid = pg_backend_pid()
+        WHERE request_id = $1
+        RETURNING request_id::text, kind, table_name, source, options, requested_by::text, started_at`, [id, claimer]);
+    await db.query('COMMIT');
+    return r.rows[0];
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
 }
 
 /**
