@@ -56,19 +56,25 @@ export function confineSource(source: string, allowDirs: readonly string[]): str
  * loader opens to the workers as the daemon's role.
  */
 export async function checkLoadPrivileges(db: pg.ClientBase, requestedBy: string, table: string, options: LoadOptionValues): Promise<void> {
-  const r = await db.query<{ rel: string | null; can_insert: boolean; owns: boolean; distributed: boolean | null }>(
-    `SELECT c.oid::regclass::text AS rel, has_table_privilege($2::name, c.oid, 'INSERT') AS can_insert,
-            pg_has_role($2::name, c.relowner, 'USAGE') AS owns,
-            CASE WHEN to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN NULL
-                 ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = c.oid) END AS distributed
+  const r = await db.query<{ oid: number; rel: string; can_insert: boolean; owns: boolean }>(
+    `SELECT c.oid, c.oid::regclass::text AS rel, has_table_privilege($2::name, c.oid, 'INSERT') AS can_insert,
+            pg_has_role($2::name, c.relowner, 'USAGE') AS owns
        FROM (SELECT to_regclass($1) AS oid) t JOIN pg_catalog.pg_class c ON c.oid = t.oid`, [table, requestedBy]);
   const row = r.rows[0];
   if (!row) throw new InvalidConfigurationError(`table ${table} does not exist; a request loads only into an existing table`);
   if (!row.can_insert) throw new InvalidConfigurationError(`${requestedBy} may not INSERT into ${row.rel}; the daemon loads only for roles that may`);
-  const changesLayout = options.distributionColumn !== undefined || options.shardCount !== undefined || row.distributed === false;
+  const changesLayout = options.distributionColumn !== undefined || options.shardCount !== undefined || !(await isDistributed(db, row.oid));
   if (changesLayout && !row.owns) {
     throw new InvalidConfigurationError(`${requestedBy} does not own ${row.rel}, so a request cannot distribute it or change its layout`);
   }
+}
+
+/** On plain PostgreSQL nothing is distributed and a load changes no layout: true there. */
+async function isDistributed(db: pg.ClientBase, oid: number): Promise<boolean> {
+  const citus = await db.query<{ t: string | null }>("SELECT to_regclass('pg_catalog.pg_dist_partition')::text AS t");
+  if (!citus.rows[0]?.t) return true;
+  const d = await db.query('SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1', [oid]);
+  return (d.rowCount ?? 0) > 0;
 }
 
 /** Rebalancing moves shards of every table: the requester must have the daemon's rights, or own the one table named. */
