@@ -4,11 +4,13 @@
  * name the session that called; files outside --allow-dir, `-` and symlinks out are refused; a
  * requester without INSERT on the table is refused; a request whose daemon was SIGKILLed is
  * failed by the next one; the listener reconnects after its backend is terminated; a tick
- * stalled on a lock is abandoned at its time limit and SIGTERM stops a wedged daemon promptly.
+ * stalled on a lock or a silent worker is abandoned at its time limit and SIGTERM stops a
+ * wedged daemon promptly.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer, type Socket } from 'node:net';
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -248,5 +250,29 @@ describe('Citus suite: requests from SQL are safe to offer, the daemon does not 
     }
     const locks = await sql("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = 4407628 AND objid = 0");
     assert.equal(locks.rows[0].n, 0, 'no daemon lock left behind');
+  });
+
+  it('a tick stalled by a silent worker (accepts, never answers) is abandoned at its time limit', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((s) => { sockets.push(s); s.on('error', () => {}); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const silentPort = (silent.address() as { port: number }).port;
+    const worker = cluster.workers[1]!;
+    const nodeId = (await sql('SELECT nodeid FROM pg_dist_node WHERE nodeport = $1', [worker.port])).rows[0].nodeid as number;
+    await sql('SELECT citus_update_node($1, $2, $3)', [nodeId, '127.0.0.1', silentPort]);
+    const errors: Error[] = [];
+    const daemon = await startDaemon(conn(), { schedule: '* * * * * *', tickTimeoutMs: 3000, requests: false, onError: (e) => errors.push(e) });
+    try {
+      await waitFor(async () => (errors.some((e) => /passed its time limit of 3 s/.test(e.message)) ? true : undefined), 'the tick to be abandoned', 15_000);
+      assert.ok(sockets.length > 0, 'something connected to the silent worker');
+      const t0 = Date.now();
+      await daemon.stop();
+      assert.ok(Date.now() - t0 < 5000, `stop took ${Date.now() - t0} ms`);
+    } finally {
+      await daemon.stop();
+      await sql('SELECT citus_update_node($1, $2, $3)', [nodeId, '127.0.0.1', worker.port]);
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
   });
 });
