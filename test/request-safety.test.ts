@@ -22,6 +22,7 @@ import { migrate } from '../src/metadata/migrate.js';
 import { startDaemon } from '../src/monitor/daemon.js';
 import { startRequestListener } from '../src/monitor/request-runner.js';
 import { CLI } from './support/cli.js';
+import { quoteIdent } from '../src/connect/sql.js';
 
 const skip = citusUnavailableReason();
 if (skip) console.log(`request safety suite skipped: ${skip}.`);
@@ -192,6 +193,39 @@ describe('Citus suite: requests from SQL are safe to offer, the daemon does not 
       daemon.kill('SIGKILL');
       await blocker.end().catch(() => {});
     }
+  });
+
+  it('a request past its time limit fails with the reason, and its load is ended and leaves nothing', async () => {
+    // The load's COPY into one worker's shards waits on a lock: it cannot finish in time.
+    const worker = cluster.workers[0]!;
+    const shards = (await sql("SELECT shard_name FROM citus_shards WHERE table_name = 'orders'::regclass AND nodeport = $1", [worker.port])).rows.map((r) => r.shard_name as string);
+    assert.ok(shards.length > 0);
+    const blocker = new pg.Client({ connectionString: worker.url });
+    blocker.on('error', () => {});
+    await blocker.connect();
+    await blocker.query('SET citus.enable_manual_changes_to_shards TO on');
+    await blocker.query('BEGIN');
+    await blocker.query(`LOCK TABLE ${shards.map(quoteIdent).join(', ')} IN ACCESS EXCLUSIVE MODE`);
+    const logs: string[] = [];
+    const listener = await startRequestListener(conn(), { allowDirs: [allowed], requestTimeoutMs: 3000, log: (m) => logs.push(m) });
+    let released = false;
+    try {
+      const r = await settled(await request(good, {}), 20_000);
+      assert.equal(r.status, 'failed');
+      assert.match(r.error ?? '', /passed its time limit of 3 s/);
+      await waitFor(async () => (logs.some((l) => /ended the load's coordinator session/.test(l)) ? true : undefined), 'the load to be ended', 5000)
+        .catch((e: Error) => assert.fail(`${e.message}: ${logs.join(' | ')}`));
+      await blocker.query('ROLLBACK');
+      released = true;
+      await listener.stop();
+    } finally {
+      if (!released) await blocker.query('ROLLBACK').catch(() => {});
+      await blocker.end().catch(() => {});
+      await listener.stop();
+    }
+    assert.equal(await count(), 0, 'the load was undone');
+    const job = (await sql('SELECT status FROM adaptive_load.load_jobs ORDER BY job_id DESC LIMIT 1')).rows[0];
+    assert.notEqual(job?.status, 'committed');
   });
 
   it('the listener reconnects after its backend is terminated and then runs a new request', async () => {

@@ -223,12 +223,26 @@ async function claim(db: pg.Client, claimer: string): Promise<RequestRow | undef
  * no request lock of its own.
  */
 async function reclaimAbandoned(db: pg.Client, log: (m: string) => void): Promise<void> {
-  const r = await db.query<{ request_id: string; claimed_by: string | null }>(
-    `UPDATE adaptive_load.requests SET status = 'failed', finished_at = now(),
-            error = 'daemon ended while running (claimed by ' || coalesce(claimed_by, 'an earlier daemon') || ')'
-      WHERE status = 'running' AND pg_try_advisory_xact_lock($1, (request_id % 2147483647)::int)
-      RETURNING request_id::text, claimed_by`, [REQUEST_LOCK_NAMESPACE]);
-  for (const row of r.rows) log(`request ${row.request_id}: its daemon (${row.claimed_by ?? 'unknown'}) ended while running it; marked failed`);
+  // Row by row: a lock function in an UPDATE's WHERE might be evaluated for rows that are not
+  // running, and could make a concurrent claim of a pending one fail.
+  await db.query('BEGIN');
+  try {
+    const running = await db.query<{ id: string; claimed_by: string | null }>(
+      "SELECT request_id::text AS id, claimed_by FROM adaptive_load.requests WHERE status = 'running' FOR UPDATE SKIP LOCKED");
+    for (const row of running.rows) {
+      const free = await db.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [REQUEST_LOCK_NAMESPACE, lockKey(row.id)]);
+      if (!free.rows[0]?.ok) continue;
+      await db.query(
+        `UPDATE adaptive_load.requests SET status = 'failed', finished_at = now(),
+                error = 'daemon ended while running (claimed by ' || coalesce(claimed_by, 'an earlier daemon') || ')'
+          WHERE request_id = $1`, [row.id]);
+      log(`request ${row.id}: its daemon (${row.claimed_by ?? 'unknown'}) ended while running it; marked failed`);
+    }
+    await db.query('COMMIT');
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
 }
 
 async function finish(db: pg.Client, r: RequestRow, status: 'done' | 'failed', detail: { outcome?: unknown; error?: string }): Promise<boolean> {
