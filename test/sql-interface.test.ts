@@ -40,7 +40,7 @@ describe('SQL interface, requests and reports', () => {
   it('a load requested from SQL reaches the daemon through NOTIFY and is recorded on the request row', async () => {
     const file = join(dir, 'orders.csv');
     await generateOrdersCsv(file, { rows: 5000, seed: 9 });
-    const listener = await startRequestListener(resolveConnectionConfig({ coordinator: url }));
+    const listener = await startRequestListener(resolveConnectionConfig({ coordinator: url }), { allowDirs: [dir] });
     try {
       const id = (await sql("SELECT adaptive_load.request_load('orders', $1, '{\"maxErrors\": 0}') AS id", [file])).rows[0].id as string;
       let row: { status: string; outcome: { rows: number; path: string } | null; error: string | null; started_at: Date | null; finished_at: Date | null } | undefined;
@@ -53,7 +53,7 @@ describe('SQL interface, requests and reports', () => {
       assert.equal(row!.outcome!.rows, 5000);
       assert.equal(row!.outcome!.path, cluster.citus ? 'direct' : 'coordinator');
       assert.ok(row!.started_at! <= row!.finished_at!);
-      const bad = (await sql("SELECT adaptive_load.request_load('orders', '/nonexistent/orders.csv') AS id")).rows[0].id as string;
+      const bad = (await sql("SELECT adaptive_load.request_load('orders', $1) AS id", [join(dir, 'nonexistent', 'orders.csv')])).rows[0].id as string;
       for (let i = 0; i < 100; i++) {
         row = (await sql('SELECT status, outcome, error, started_at, finished_at FROM adaptive_load.requests WHERE request_id = $1', [bad])).rows[0];
         if (row?.status !== 'pending' && row?.status !== 'running') break;
@@ -86,6 +86,25 @@ describe('SQL interface, requests and reports', () => {
     await sql('CREATE ROLE report_reader LOGIN');
     const denied = await withClient(url.replace('postgres@', 'report_reader@'), (c) => c.query('CREATE TABLE adaptive_load.intruder (x int)').then(() => 'created', (e: Error) => e.message));
     assert.match(denied, /permission denied for schema adaptive_load/);
+  });
+
+  it('every routine of the schema resolves names in pg_catalog only, and a schema owned by a stranger is refused', async () => {
+    const routines = await sql(`SELECT p.oid::regprocedure::text AS f, coalesce(array_to_string(p.proconfig, ','), '') AS config
+                                  FROM pg_proc p WHERE p.pronamespace = 'adaptive_load'::regnamespace`);
+    assert.ok(routines.rows.length >= 8);
+    for (const r of routines.rows) assert.match(r.config, /search_path=pg_catalog, pg_temp/, r.f);
+    const definers = await sql("SELECT proname FROM pg_proc WHERE pronamespace = 'adaptive_load'::regnamespace AND prosecdef ORDER BY 1");
+    assert.deepEqual(definers.rows.map((r) => r.proname), ['request_load', 'request_rebalance']);
+    // A target name is an identifier, never SQL text.
+    const injected = await sql("CALL adaptive_load.distribute_table('orders', 'x (a int); CREATE TABLE injected_dt (y int); --')").then(() => 'ran', (e: Error) => e.message);
+    assert.match(injected, /not a valid identifier/);
+    assert.equal((await sql("SELECT to_regclass('injected_dt')::text AS t")).rows[0].t, null);
+    await sql('CREATE DATABASE planted');
+    await sql('CREATE ROLE mallory');
+    const planted = url.replace(/\/postgres$/, '/planted');
+    await withClient(planted, (c) => c.query('CREATE SCHEMA adaptive_load AUTHORIZATION mallory'));
+    const refused = await withClient(planted, (c) => migrate(c).then(() => 'migrated', (e: Error) => e.message));
+    assert.match(refused, /schema adaptive_load is owned by mallory, which is neither postgres/);
   });
 
   it('renders text within 80 columns, JSON, Markdown, and a self-contained HTML page', async () => {

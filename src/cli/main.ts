@@ -114,10 +114,13 @@ connectionOptions(program.command('monitor')
   .action(async (flags: MonitorFlags) => (await monitorHandlers()).runMonitor(flags));
 
 connectionOptions(program.command('daemon')
-  .description('run the monitor on a cron schedule (one acting daemon at a time; SIGTERM stops it between ticks)')
+  .description('run the monitor on a cron schedule and run requests from SQL (one acting daemon at a time; SIGTERM stops it promptly)')
   .option('--schedule <cron>', 'cron expression (default "*/5 * * * *")')
   .option('--rebalance', 'act when imbalance passes the threshold')
-  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', number))
+  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', number)
+  .option('--allow-dir <dir>', 'directory whose files SQL requests may load (repeatable; default none: file requests are refused)', collect)
+  .option('--request-timeout <seconds>', 'time limit of one SQL request (default 21600)', number)
+  .option('--tick-timeout <seconds>', 'time limit of one monitor tick (default: the schedule interval, at most 600)', number))
   .action(async (flags: DaemonFlags) => (await monitorHandlers()).runDaemon(flags));
 
 connectionOptions(program.command('rebalance')

@@ -4,6 +4,7 @@ import { monitorOnce, type MonitorResult } from '../monitor/monitor.js';
 import { startDaemon } from '../monitor/daemon.js';
 import { rebalance } from '../allocate/rebalance.js';
 import { tuneWorkers } from '../allocate/worker-settings.js';
+import { InvalidConfigurationError } from '../errors.js';
 import { connectionInput, fail, withCoordinator, type CommonFlags } from './handlers.js';
 
 export interface MonitorFlags extends CommonFlags {
@@ -14,7 +15,19 @@ export interface MonitorFlags extends CommonFlags {
 
 export interface DaemonFlags extends MonitorFlags {
   schedule?: string;
+  /** Directories whose files SQL requests may load (repeatable). */
+  allowDir?: string[];
+  /** Seconds a request may run. */
+  requestTimeout?: number;
+  /** Seconds a tick may run. */
+  tickTimeout?: number;
 }
+
+const positiveSeconds = (flag: string, v: number | undefined): number | undefined => {
+  if (v === undefined) return undefined;
+  if (!Number.isFinite(v) || v <= 0) throw new InvalidConfigurationError(`${flag} must be a positive number of seconds`);
+  return v * 1000;
+};
 
 export interface RebalanceFlags extends CommonFlags {
   dryRun?: boolean;
@@ -57,16 +70,31 @@ export async function runDaemon(flags: DaemonFlags): Promise<void> {
     const conn = resolveConnectionConfig(connectionInput(flags));
     await withCoordinator(flags, (db) => migrate(db));
     const log = (s: string) => process.stderr.write(`${new Date().toISOString()} ${s}\n`);
+    const requestTimeoutMs = positiveSeconds('--request-timeout', flags.requestTimeout);
+    const tickTimeoutMs = positiveSeconds('--tick-timeout', flags.tickTimeout);
     const daemon = await startDaemon(conn, {
       schedule: flags.schedule, rebalance: flags.rebalance, threshold: flags.threshold,
+      allowDirs: flags.allowDir ?? [],
+      ...(requestTimeoutMs ? { requestTimeoutMs } : {}),
+      ...(tickTimeoutMs ? { tickTimeoutMs } : {}),
+      onRecovered: (r) => log(`recovered prepared transactions of crashed loads: ${r.committed.length} committed, ${r.rolledBack.length} rolled back`),
       onTick: (r) => (flags.json ? process.stdout.write(`${JSON.stringify(r)}\n`) : log(monitorText(r).trimEnd())),
       onError: (e) => log(`tick failed, retrying next tick: ${e.message}`),
       onStandby: () => log('another daemon holds the lock; standing by'),
       log,
     });
-    log(`daemon started (schedule ${flags.schedule ?? '*/5 * * * *'})`);
+    // An exception no request or tick caught leaves the process in an unknown state: record it
+    // on the request being run, then exit (a supervisor restarts the daemon).
+    process.on('uncaughtException', (err) => {
+      log(`daemon crashed: ${err.stack ?? err.message}`);
+      const failed = daemon.requests?.failRunning(`the daemon crashed while running the request: ${err.message}`) ?? Promise.resolve();
+      void Promise.race([failed, new Promise((r) => setTimeout(r, 5000))]).finally(() => process.exit(70));
+    });
+    log(`daemon started (schedule ${flags.schedule ?? '*/5 * * * *'}; requests may load files under ${flags.allowDir?.length ? flags.allowDir.join(', ') : 'no directory (--allow-dir DIR allows one)'})`);
     await daemon.stopped;
     log('daemon stopped');
+    // An abandoned tick may still hold sockets to a silent node: they must not keep the process up.
+    process.exit(process.exitCode ?? 0);
   } catch (err) {
     fail(flags, err);
   }

@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
+import { InvalidConfigurationError } from '../errors.js';
 
 export const METADATA_SCHEMA = 'adaptive_load';
 
@@ -12,6 +13,7 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations', impor
  * advisory lock, so concurrent first runs do not race). Returns the names applied.
  */
 export async function migrate(client: pg.Client, log: (msg: string) => void = () => {}): Promise<string[]> {
+  await checkSchemaOwner(client);
   if (await isUpToDate(client)) return [];
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${METADATA_SCHEMA}`);
   // node-pg-migrate sets search_path on the session it is given; the caller's must survive.
@@ -21,6 +23,28 @@ export async function migrate(client: pg.Client, log: (msg: string) => void = ()
   } finally {
     await client.query("SELECT set_config('search_path', $1, false)", [searchPath]);
   }
+}
+
+/**
+ * The schema's routines run with its owner's rights (request_load is SECURITY DEFINER) and the
+ * tool trusts what its tables say (requests, commit records). A schema someone else created
+ * first, owned by a role that is neither the connecting role, one of its roles, nor a superuser,
+ * could hold objects that role planted: refuse it rather than read or extend it.
+ */
+async function checkSchemaOwner(client: pg.Client): Promise<void> {
+  const r = await client.query<{ owner: string; me: string; trusted: boolean }>(
+    `SELECT n.nspowner::regrole::text AS owner, current_user::text AS me,
+            o.rolname = current_user OR o.rolsuper
+              -- pg_has_role is true for a superuser whoever the owner is: only real membership counts.
+              OR (NOT me.rolsuper AND pg_has_role(current_user, n.nspowner, 'MEMBER')) AS trusted
+       FROM pg_namespace n JOIN pg_roles o ON o.oid = n.nspowner JOIN pg_roles me ON me.rolname = current_user
+      WHERE n.nspname = $1`, [METADATA_SCHEMA]);
+  const row = r.rows[0];
+  if (!row || row.trusted) return;
+  throw new InvalidConfigurationError(`schema ${METADATA_SCHEMA} is owned by ${row.owner}, which is neither ${row.me}, a role ${row.me} `
+    + `belongs to, nor a superuser; its functions and tables cannot be trusted. If ${row.owner} is meant to own it, connect as `
+    + `${row.owner} (or a member of it); otherwise a superuser can inspect it and DROP SCHEMA ${METADATA_SCHEMA} CASCADE or `
+    + `ALTER SCHEMA ${METADATA_SCHEMA} OWNER TO ${row.me}.`);
 }
 
 /** The migration files shipped with this version, by the name node-pg-migrate records. */

@@ -1,98 +1,331 @@
+import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { ConnectionConfig } from '../connect/config.js';
 import { connectCoordinator } from '../connect/coordinator.js';
+import { jobLockKeySql } from '../load/distributed-commit.js';
 import { load, type LoadOptions } from '../load/loader.js';
+import { headerMode, validateLoadOptions, validateRebalanceOptions, type LoadOptionValues } from '../load/load-options-schema.js';
 import { rebalance } from '../allocate/rebalance.js';
+import { checkLoadPrivileges, checkRebalancePrivileges, confineSource } from './request-guard.js';
 
 const CHANNEL = 'adaptive_load_requests';
+/** Advisory lock namespace of running requests: the claiming daemon's session holds (ns, id). */
+const DEFAULT_REQUEST_TIMEOUT_MS = 6 * 3600_000;
+const DEFAULT_POLL_MS = 60_000;
+const MAX_BACKOFF_MS = 10_000;
+/** After a time limit passes, how long the work may take to wind down before the row is failed anyway. */
+const CANCEL_GRACE_MS = 30_000;
 
 interface RequestRow {
   request_id: string;
   kind: 'load' | 'rebalance';
   table_name: string | null;
   source: string | null;
-  options: Record<string, unknown>;
+  options: unknown;
+  requested_by: string;
+  started_at: Date;
+}
+
+export interface RequestRunnerOptions {
+  /** Directories whose files requests may load (realpath-confined). None: every file request is refused. */
+  allowDirs?: readonly string[];
+  /** Time limit of one request. Default 6 hours. */
+  requestTimeoutMs?: number;
+  /** Look for pending requests this often even without a notification. Default 60 s. */
+  pollMs?: number;
+  log?: (m: string) => void;
 }
 
 export interface RequestListener {
-  stop(): Promise<void>;
+  /** Stops taking requests; a running one gets `graceMs` (default: all it needs) before it is failed. */
+  stop(graceMs?: number): Promise<void>;
+  /** Marks the request being run (if any) failed with `reason`; for a process about to die. */
+  failRunning(reason: string): Promise<void>;
 }
 
-/** Options a request may carry, as the CLI's (unknown keys are ignored). */
-function loadOptions(r: RequestRow, conn: ConnectionConfig): LoadOptions {
-  const o = r.options;
-  const pick = <T>(k: string, type: string): T | undefined => (typeof o[k] === type ? o[k] as T : undefined);
-  return {
-    table: r.table_name ?? '',
-    file: r.source ?? '',
-    resolvedConnection: conn,
-    format: pick<'csv' | 'text'>('format', 'string'),
-    delimiter: pick<string>('delimiter', 'string'),
-    quote: pick<string>('quote', 'string'),
-    escape: pick<string>('escape', 'string'),
-    null: pick<string>('null', 'string'),
-    header: pick<boolean>('header', 'boolean') === undefined ? 'auto' : o.header ? 'yes' : 'no',
-    maxErrors: pick<number>('maxErrors', 'number'),
-    distributionColumn: pick<string>('distributionColumn', 'string'),
-    shardCount: pick<number>('shardCount', 'number'),
-  };
-}
+class TimeLimitError extends Error {}
+
+/** `${kind} ${id}` log prefix. */
+const label = (r: RequestRow) => `request ${r.request_id} (${r.kind})`;
 
 /**
- * LISTENs for requests inserted from SQL (adaptive_load.request_load / request_rebalance), claims
- * each pending one atomically (several daemons may listen), runs it, and records status, timings
- * and outcome on the request row. Requests made while no daemon listened run at start.
+ * LISTENs for requests inserted through adaptive_load.request_load / request_rebalance, claims
+ * each pending one atomically (several daemons may listen), runs it, and records status,
+ * timings and outcome on the request row. Every request ends done or failed with a reason:
+ * invalid options, a file outside --allow-dir, a requester without the table privilege, an
+ * exception, its time limit, or (found by the next daemon) the death of the daemon that ran it.
+ * A lost listener connection is reopened with bounded backoff and pending requests run then.
  */
-export async function startRequestListener(conn: ConnectionConfig, log: (m: string) => void = () => {}): Promise<RequestListener> {
-  const listener = await connectCoordinator(conn, 'citus-adaptive-load requests');
-  const worker = await connectCoordinator(conn, 'citus-adaptive-load request runner');
-  let queue: Promise<void> = Promise.resolve();
+export async function startRequestListener(conn: ConnectionConfig, options: RequestRunnerOptions = {}): Promise<RequestListener> {
+  const log = options.log ?? (() => {});
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const claimer = `${hostname()}:${process.pid}`;
   let stopped = false;
+  let wakeStop!: () => void;
+  const stopSignal = new Promise<void>((r) => { wakeStop = r; });
+  let queue: Promise<void> = Promise.resolve();
+  let session: pg.Client | undefined;
+  let listener: pg.Client | undefined;
+  let current: RequestRow | undefined;
+
+  /** The runner's session: claims rows and holds each running request's advisory lock. */
+  const runnerSession = async (): Promise<pg.Client> => {
+    if (session) return session;
+    const s = await connectCoordinator(conn, 'citus-adaptive-load request runner');
+    s.on('error', () => { if (session === s) session = undefined; });
+    s.on('end', () => { if (session === s) session = undefined; });
+    session = s;
+    return s;
+  };
 
   const runPending = () => {
     queue = queue.then(async () => {
       while (!stopped) {
-        const claimed = await worker.query<RequestRow>(
-          `UPDATE adaptive_load.requests SET status = 'running', started_at = now()
-            WHERE request_id = (SELECT request_id FROM adaptive_load.requests WHERE status = 'pending'
-                                 ORDER BY request_id FOR UPDATE SKIP LOCKED LIMIT 1)
-            RETURNING request_id::text, kind, table_name, source, options`);
-        const r = claimed.rows[0];
+        const db = await runnerSession();
+        await reclaimAbandoned(db, log);
+        const r = await claim(db, claimer);
         if (!r) return;
-        await runOne(worker, conn, r, log);
+        current = r;
+        try {
+          await runOne(db, conn, r, { ...options, timeoutMs }, log);
+        } finally {
+          current = undefined;
+          await db.query(`SELECT pg_advisory_unlock(${REQUEST_LOCK_KEY_SQL})`, [r.request_id]).catch(() => {});
+        }
       }
-    }).catch((err: unknown) => log(`request runner: ${(err as Error).message}`));
+    }).catch(async (err: unknown) => {
+      log(`request runner: ${(err as Error).message}`);
+      // A broken session is replaced on the next run; its locks went with it.
+      const s = session;
+      session = undefined;
+      await s?.end().catch(() => {});
+    });
   };
 
-  listener.on('notification', (n) => { if (n.channel === CHANNEL) runPending(); });
-  await listener.query(`LISTEN ${CHANNEL}`);
+  const sleep = (ms: number) => Promise.race([new Promise<void>((r) => setTimeout(r, ms).unref()), stopSignal]);
+
+  const openListener = async (): Promise<void> => {
+    const c = await connectCoordinator(conn, 'citus-adaptive-load requests');
+    const lost = () => {
+      if (listener !== c) return;
+      listener = undefined;
+      c.end().catch(() => {});
+      if (!stopped) {
+        log('request listener lost its connection; reconnecting');
+        void reconnect();
+      }
+    };
+    c.on('notification', (n) => { if (n.channel === CHANNEL) runPending(); });
+    c.on('error', lost);
+    c.on('end', lost);
+    await c.query(`LISTEN ${CHANNEL}`);
+    listener = c;
+  };
+
+  let reconnecting = false;
+  const reconnect = async () => {
+    if (reconnecting) return;
+    reconnecting = true;
+    try {
+      for (let attempt = 0; !stopped; attempt++) {
+        await sleep(Math.min(MAX_BACKOFF_MS, 200 * 2 ** attempt));
+        if (stopped) return;
+        try {
+          await openListener();
+          log('request listener reconnected');
+          // Requests made while nobody listened would otherwise wait for the next notification.
+          runPending();
+          return;
+        } catch (err) {
+          log(`request listener: cannot reconnect (${(err as Error).message}); retrying`);
+        }
+      }
+    } finally {
+      reconnecting = false;
+    }
+  };
+
+  await openListener();
   runPending();
+  const poll = setInterval(runPending, options.pollMs ?? DEFAULT_POLL_MS);
+  poll.unref();
+
+  const failRunning = async (reason: string) => {
+    const r = current;
+    if (!r || !session) return;
+    await finish(session, r, 'failed', { error: reason }).catch(() => {});
+  };
+
   return {
-    async stop() {
+    failRunning,
+    async stop(graceMs?: number) {
       stopped = true;
-      await queue;
-      await listener.end().catch(() => {});
-      await worker.end().catch(() => {});
+      wakeStop();
+      clearInterval(poll);
+      const l = listener;
+      listener = undefined;
+      await l?.end().catch(() => {});
+      if (graceMs === undefined) await queue;
+      else {
+        const settled = await Promise.race([queue.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), graceMs).unref())]);
+        if (!settled) await failRunning('the daemon stopped while the request ran; adaptive_load.loads shows what became of a load (recover finishes it)');
+      }
+      const s = session;
+      session = undefined;
+      await s?.end().catch(() => {});
     },
   };
 }
 
-async function runOne(db: pg.Client, conn: ConnectionConfig, r: RequestRow, log: (m: string) => void): Promise<void> {
+/** Request ids are bigint; advisory lock keys int4. Collisions need ids 2^31 apart running at once. */
+/** Advisory key (bigint) of a claimed request: 'CAR' in the top bits, the request id (< 2^40) in the low 40. */
+const REQUEST_LOCK_KEY_SQL = '((4407634::bigint << 40) + $1::bigint)';
+
+/**
+ * Claims the oldest pending request and, in the same statement, takes its advisory lock on this
+ * session: while the lock is held the claimer is alive; when it is free the claimer is gone.
+ */
+async function claim(db: pg.Client, claimer: string): Promise<RequestRow | undefined> {
+  // One transaction: the row stays locked (and pending to everyone else) until its request lock
+  // is held. The lock is taken on the one chosen row only, never in a WHERE the planner might
+  // evaluate for every row.
+  await db.query('BEGIN');
   try {
-    let outcome: unknown;
-    if (r.kind === 'load') {
-      if (!r.table_name || !r.source) throw new Error('a load request needs table_name and source');
-      const s = await load(loadOptions(r, conn));
-      outcome = { path: s.path, reason: s.reason ?? null, rows: s.rows, rejected: s.rejected, seconds: s.seconds, jobId: s.jobId, nodes: s.nodes };
-    } else {
-      outcome = await rebalance(db, { dryRun: r.options.dryRun === true, ...(r.table_name ? { table: r.table_name } : {}) });
+    const next = await db.query<{ id: string }>(
+      `SELECT request_id::text AS id FROM adaptive_load.requests WHERE status = 'pending'
+        ORDER BY request_id FOR UPDATE SKIP LOCKED LIMIT 1`);
+    const id = next.rows[0]?.id;
+    if (!id) {
+      await db.query('COMMIT');
+      return undefined;
     }
-    await db.query(`UPDATE adaptive_load.requests SET status = 'done', finished_at = now(), outcome = $2 WHERE request_id = $1`,
-      [r.request_id, JSON.stringify(outcome)]);
-    log(`request ${r.request_id} (${r.kind}) done`);
+    const lock = await db.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${REQUEST_LOCK_KEY_SQL}) AS ok`, [id]);
+    if (!lock.rows[0]?.ok) {
+      // Another request with the same lock key (ids 2^31 apart) is running: try again later.
+      await db.query('ROLLBACK');
+      return undefined;
+    }
+    const r = await db.query<RequestRow>(
+      `UPDATE adaptive_load.requests SET status = 'running', started_at = now(), claimed_by = $2, claimed_backend_pid = pg_backend_pid()
+        WHERE request_id = $1
+        RETURNING request_id::text, kind, table_name, source, options, requested_by::text, started_at`, [id, claimer]);
+    await db.query('COMMIT');
+    return r.rows[0];
   } catch (err) {
-    await db.query(`UPDATE adaptive_load.requests SET status = 'failed', finished_at = now(), error = $2 WHERE request_id = $1`,
-      [r.request_id, (err as Error).message]);
-    log(`request ${r.request_id} (${r.kind}) failed: ${(err as Error).message}`);
+    await db.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Fails running requests whose claimer's session is gone (a daemon killed, or its coordinator
+ * connection lost): their advisory lock is free. Runs between requests, when this session holds
+ * no request lock of its own.
+ */
+async function reclaimAbandoned(db: pg.Client, log: (m: string) => void): Promise<void> {
+  // Row by row: a lock function in an UPDATE's WHERE might be evaluated for rows that are not
+  // running, and could make a concurrent claim of a pending one fail.
+  await db.query('BEGIN');
+  try {
+    const running = await db.query<{ id: string; claimed_by: string | null }>(
+      "SELECT request_id::text AS id, claimed_by FROM adaptive_load.requests WHERE status = 'running' FOR UPDATE SKIP LOCKED");
+    for (const row of running.rows) {
+      const free = await db.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(${REQUEST_LOCK_KEY_SQL}) AS ok`, [row.id]);
+      if (!free.rows[0]?.ok) continue;
+      await db.query(
+        `UPDATE adaptive_load.requests SET status = 'failed', finished_at = now(),
+                error = 'daemon ended while running (claimed by ' || coalesce(claimed_by, 'an earlier daemon') || ')'
+          WHERE request_id = $1`, [row.id]);
+      log(`request ${row.id}: its daemon (${row.claimed_by ?? 'unknown'}) ended while running it; marked failed`);
+    }
+    await db.query('COMMIT');
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
+async function finish(db: pg.Client, r: RequestRow, status: 'done' | 'failed', detail: { outcome?: unknown; error?: string }): Promise<boolean> {
+  // Only a row still running and still ours: a row failed meanwhile (time limit, reclaim) stays failed.
+  const u = await db.query(
+    `UPDATE adaptive_load.requests SET status = $2, finished_at = now(), outcome = $3, error = $4
+      WHERE request_id = $1 AND status = 'running'`,
+    [r.request_id, status, detail.outcome === undefined ? null : JSON.stringify(detail.outcome), detail.error ?? null]);
+  return (u.rowCount ?? 0) > 0;
+}
+
+type RunOptions = RequestRunnerOptions & { timeoutMs: number };
+
+async function runOne(db: pg.Client, conn: ConnectionConfig, r: RequestRow, options: RunOptions, log: (m: string) => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let source: string | undefined;
+  let work: Promise<unknown> | undefined;
+  try {
+    work = execute(db, conn, r, options, (s) => { source = s; });
+    // A rejection after the time limit is already accounted for.
+    work.catch(() => {});
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeLimitError(`the request passed its time limit of ${Math.round(options.timeoutMs / 1000)} s`)), options.timeoutMs);
+    });
+    const outcome = await Promise.race([work, limit]);
+    await finish(db, r, 'done', { outcome });
+    log(`${label(r)} done`);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof TimeLimitError) {
+      await finish(db, r, 'failed', { error: message }).catch(() => {});
+      await cancelLoad(db, r, source, log);
+      // Let it wind down (undo what it wrote) before the next request starts, within a bound.
+      await Promise.race([work?.catch(() => {}), new Promise((res) => setTimeout(res, CANCEL_GRACE_MS).unref())]);
+    } else {
+      await finish(db, r, 'failed', { error: message });
+    }
+    log(`${label(r)} failed: ${message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Validation, confinement and privileges first; then the work. Anything thrown fails the request. */
+async function execute(db: pg.Client, conn: ConnectionConfig, r: RequestRow, options: RunOptions, onSource: (s: string) => void): Promise<unknown> {
+  if (r.kind === 'load') {
+    const values = validateLoadOptions(r.options, 'request options');
+    if (!r.table_name || !r.source) throw new Error('a load request needs table_name and source');
+    const file = confineSource(r.source, options.allowDirs ?? []);
+    await checkLoadPrivileges(db, r.requested_by, r.table_name, values);
+    onSource(file);
+    const s = await load(loadOptions(r.table_name, file, values, conn));
+    return { path: s.path, reason: s.reason ?? null, rows: s.rows, rejected: s.rejected, seconds: s.seconds, jobId: s.jobId, nodes: s.nodes };
+  }
+  if (r.kind === 'rebalance') {
+    const values = validateRebalanceOptions(r.options, 'request options');
+    await checkRebalancePrivileges(db, r.requested_by, r.table_name);
+    return rebalance(db, { dryRun: values.dryRun === true, ...(r.table_name ? { table: r.table_name } : {}) });
+  }
+  throw new Error(`unknown request kind ${JSON.stringify(r.kind)}`);
+}
+
+/** The loader's options from validated values (only keys the schema allows reach here). */
+function loadOptions(table: string, file: string, values: LoadOptionValues, conn: ConnectionConfig): LoadOptions {
+  const { header, ...rest } = values;
+  return { ...rest, header: headerMode(header), table, file, resolvedConnection: conn };
+}
+
+/**
+ * A load past its time limit cannot be interrupted from outside the loader; ending its
+ * coordinator session (the holder of its job's advisory lock) makes it fail and undo what it
+ * wrote. What was already prepared is finished or rolled back by recovery.
+ */
+async function cancelLoad(db: pg.Client, r: RequestRow, source: string | undefined, log: (m: string) => void): Promise<void> {
+  if (r.kind !== 'load' || !source) return;
+  try {
+    const t = await db.query<{ pid: number }>(
+      `SELECT l.pid, pg_terminate_backend(l.pid) FROM adaptive_load.load_jobs j
+         JOIN pg_catalog.pg_locks l ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+              AND ((l.classid::bigint << 32) | l.objid::bigint) = ${jobLockKeySql('j.job_id')}
+        WHERE j.started_at >= $1 AND j.source = $2`, [r.started_at, source]);
+    if (t.rows.length) log(`${label(r)}: ended the load's coordinator session (pid ${t.rows.map((x) => x.pid).join(', ')})`);
+  } catch (err) {
+    log(`${label(r)}: could not end the load: ${(err as Error).message}`);
   }
 }
