@@ -1,6 +1,7 @@
 import AjvModule from 'ajv';
 import { InvalidConfigurationError } from '../errors.js';
 import type { HeaderMode } from './columns.js';
+import type { CopyFormatInput } from './copy-format.js';
 
 /**
  * The load options a caller outside this process may set (a request from SQL today, the CLI's
@@ -9,13 +10,7 @@ import type { HeaderMode } from './columns.js';
  * paths other than the one confined source. Values reach COPY statements, so every string is
  * constrained to what COPY takes (single ASCII characters, no newlines) instead of trusted.
  */
-export interface LoadOptionValues {
-  format?: 'csv' | 'text';
-  delimiter?: string;
-  quote?: string;
-  escape?: string;
-  null?: string;
-  encoding?: string;
+export interface LoadOptionValues extends CopyFormatInput {
   /** true: line 1 is a header; false: data; absent: detected. */
   header?: boolean;
   columns?: string[];
