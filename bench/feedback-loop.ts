@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { citusUnavailableReason, LocalCluster, withClient } from '../scripts/local-cluster.js';
 import { resolveConnectionConfig } from '../src/connect/config.js';
-import { migrate } from '../src/metadata/migrate.js';
+import { migrate } from '../src/store/migrate.js';
 import { monitorOnce, type MonitorResult } from '../src/monitor/monitor.js';
 
 const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '15' }, clients: { type: 'string', default: '4' } } });

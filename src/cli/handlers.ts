@@ -3,9 +3,9 @@ import { connectCoordinator } from '../connect/coordinator.js';
 import { resolveConnectionConfig, type ConnectionInput } from '../connect/config.js';
 import { parseQualifiedName } from '../connect/qualified-name.js';
 import { AdaptiveLoadError, BadInputError, InvalidConfigurationError, toDatabaseError } from '../errors.js';
-import { parseColumnList } from '../load/columns.js';
-import { load, recoverAll, type LoadSummary } from '../load/loader.js';
-import { migrate } from '../metadata/migrate.js';
+import { parseColumnList } from '../input/columns.js';
+import { load, recoverAll, type LoadSummary } from '../pipeline/loader.js';
+import { migrate } from '../store/migrate.js';
 import type { ProgressDisplay } from './progress.js';
 
 export interface CommonFlags {

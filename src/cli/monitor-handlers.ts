@@ -1,9 +1,9 @@
 import { resolveConnectionConfig } from '../connect/config.js';
-import { migrate } from '../metadata/migrate.js';
+import { migrate } from '../store/migrate.js';
 import { monitorOnce, type MonitorResult } from '../monitor/monitor.js';
 import { startDaemon } from '../monitor/daemon.js';
-import { rebalance } from '../allocate/rebalance.js';
-import { tuneWorkers } from '../allocate/worker-settings.js';
+import { rebalance } from '../rebalance/rebalance.js';
+import { tuneWorkers } from '../rebalance/worker-settings.js';
 import { InvalidConfigurationError } from '../errors.js';
 import { connectionInput, fail, withCoordinator, type CommonFlags } from './handlers.js';
 

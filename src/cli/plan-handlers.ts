@@ -1,10 +1,10 @@
 import { writeFileSync } from 'node:fs';
-import { analyzeInput, planForInput } from '../profile/analyze.js';
-import { resolveCopyFormat } from '../load/copy-format.js';
-import { inputSource } from '../load/input.js';
-import { migrate } from '../metadata/migrate.js';
-import type { ColumnStats } from '../analysis/column-stats.js';
-import type { ShardingProfile } from '../profile/sharding-profile.js';
+import { analyzeInput, planForInput } from '../plan/analyze.js';
+import { resolveCopyFormat } from '../input/copy-format.js';
+import { inputSource } from '../input/input-source.js';
+import { migrate } from '../store/migrate.js';
+import type { ColumnStats } from '../plan/column-stats.js';
+import type { ShardingProfile } from '../plan/sharding-profile.js';
 import { fail, positiveInt, withCoordinator } from './handlers.js';
 
 export interface AnalyzeFlags {

@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { LoadProgress } from '../load/loader.js';
+import type { LoadProgress } from '../pipeline/loader.js';
 
 /** A progress bar on stderr with rows/s and ETA; used only when stderr is a TTY. */
 export class ProgressDisplay {

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { InvalidConfigurationError } from '../errors.js';
-import { migrate } from '../metadata/migrate.js';
+import { migrate } from '../store/migrate.js';
 import { collectReport } from '../report/report-data.js';
 import { renderHtml } from '../report/render-html.js';
 import { renderMarkdown } from '../report/render-markdown.js';

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import pgCopyStreams from 'pg-copy-streams';
-import { readDistribution, type Distribution, type TableInfo } from '../citus/catalog.js';
+import { readDistribution, type Distribution, type TableInfo } from '../catalog/catalog.js';
 import type { ConnectionConfig } from '../connect/config.js';
 import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js';
 import { withDeadline } from '../connect/deadline.js';

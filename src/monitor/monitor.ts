@@ -1,13 +1,13 @@
 import type pg from 'pg';
 import { parseNodeLabel, type ConnectionConfig } from '../connect/config.js';
-import { isSingleTenantShard, nodeIdOf } from '../citus/catalog.js';
-import { takeLoadSnapshot } from '../allocate/load-snapshot.js';
-import { fitWeights, mape, predictShares, shares, type ModelWeights, type ShardFeatures, type TrainingRow } from '../allocate/load-model.js';
-import { rebalance } from '../allocate/rebalance.js';
+import { isSingleTenantShard, nodeIdOf } from '../catalog/catalog.js';
+import { takeLoadSnapshot } from '../workload/load-snapshot.js';
+import { fitWeights, mape, predictShares, shares, type ModelWeights, type ShardFeatures, type TrainingRow } from '../workload/load-model.js';
+import { rebalance } from '../rebalance/rebalance.js';
 import { quoteLiteral } from '../connect/sql.js';
-import { priorShares } from '../allocate/prior.js';
-import { observeNodes, type NodeObservation } from './node-observation.js';
-import { capacityReason, liveAdvice, liveHotspots } from './live-advice.js';
+import { priorShares } from '../workload/prior.js';
+import { observeNodes, type NodeObservation } from '../workload/node-observation.js';
+import { capacityReason, liveAdvice, liveHotspots } from '../rebalance/live-advice.js';
 
 export interface NodeComparison {
   readonly node: string;

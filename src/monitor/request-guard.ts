@@ -2,7 +2,7 @@ import { realpathSync, statSync } from 'node:fs';
 import { isAbsolute, resolve, sep } from 'node:path';
 import type pg from 'pg';
 import { InputFileError, InvalidConfigurationError } from '../errors.js';
-import type { LoadOptionValues } from '../load/load-options-schema.js';
+import type { LoadOptionValues } from '../pipeline/options-schema.js';
 
 /**
  * What a request may ask of the daemon, decided before any work: which file it may read and

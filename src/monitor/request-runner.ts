@@ -3,9 +3,9 @@ import type pg from 'pg';
 import type { ConnectionConfig } from '../connect/config.js';
 import { connectCoordinator } from '../connect/coordinator.js';
 import { jobLockKeySql } from '../load/distributed-commit.js';
-import { load, type LoadOptions } from '../load/loader.js';
-import { headerMode, validateLoadOptions, validateRebalanceOptions, type LoadOptionValues } from '../load/load-options-schema.js';
-import { rebalance } from '../allocate/rebalance.js';
+import { load, type LoadOptions } from '../pipeline/loader.js';
+import { headerMode, validateLoadOptions, validateRebalanceOptions, type LoadOptionValues } from '../pipeline/options-schema.js';
+import { rebalance } from '../rebalance/rebalance.js';
 import { checkLoadPrivileges, checkRebalancePrivileges, confineSource } from './request-guard.js';
 
 const CHANNEL = 'adaptive_load_requests';

@@ -1,6 +1,6 @@
 import type { Queryable } from '../connect/queryable.js';
 import { quoteLiteral } from '../connect/sql.js';
-import { isSingleTenantShard, nodeIdOf } from '../citus/catalog.js';
+import { isSingleTenantShard, nodeIdOf } from '../catalog/catalog.js';
 
 /** Everything a DBA report shows, gathered once; every renderer works from this. */
 export interface ReportData {

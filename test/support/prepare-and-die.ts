@@ -8,7 +8,7 @@ import { DEFAULT_TIMEOUTS } from '../../src/connect/config.js';
 import { Batch } from '../../src/load/batch.js';
 import { CopySession } from '../../src/load/copy-session.js';
 import { globalTransactionIds, lockJob, prepareAll } from '../../src/load/distributed-commit.js';
-import { recordCommittedJob } from '../../src/metadata/job-store.js';
+import { recordCommittedJob } from '../../src/store/job-store.js';
 
 const [coordinatorUrl, jobIdText, step, ...workers] = process.argv.slice(2);
 const jobId = Number(jobIdText);
