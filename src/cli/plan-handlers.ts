@@ -78,7 +78,7 @@ export function profileText(p: ShardingProfile): string {
   if (p.isolate.length) lines.push(`isolate: ${p.isolate.join(', ')}`);
   if (p.splitPoints.length) lines.push(`split at hash values: ${p.splitPoints.join(', ')}`);
   for (const r of p.referenceTables) lines.push(`make ${r.table} a reference table: ${r.reason}`);
-  for (const k of p.keyChanges) lines.push(`widen key: ${k.sql}`);
+  for (const k of p.keyChanges) lines.push(`widen key ${k.constraint} to (${k.columns.join(', ')})`);
   if (p.shards.length) {
     const perNode = new Map<string, { shards: number; load: number }>();
     for (const s of p.shards) {

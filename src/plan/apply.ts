@@ -2,8 +2,8 @@ import type pg from 'pg';
 import { parseNodeLabel } from '../connect/config.js';
 import { parseQualifiedName, quoteQualifiedName } from '../connect/qualified-name.js';
 import { quoteIdent } from '../connect/sql.js';
-import { TargetTableError, toDatabaseError } from '../errors.js';
-import type { ShardingProfile } from './sharding-profile.js';
+import { InvalidConfigurationError, TargetTableError, toDatabaseError } from '../errors.js';
+import type { KeyChange, ShardingProfile } from './sharding-profile.js';
 
 export interface ApplyResult {
   /** Every statement run, in order, for the user to see. */
@@ -36,6 +36,7 @@ export async function applyProfile(db: pg.Client, profile: ShardingProfile, tabl
   };
   const table = qualified(profile.table);
   if (!tableExists) {
+    for (const [column, type] of Object.entries(profile.columnTypes)) await checkTypeName(db, column, type);
     const cols = Object.entries(profile.columnTypes).map(([name, type]) =>
       `${quoteIdent(name)} ${type}${name === profile.distributionColumn ? ' NOT NULL' : ''}`);
     await run(`CREATE TABLE ${table} (${cols.join(', ')})`);
@@ -47,7 +48,7 @@ export async function applyProfile(db: pg.Client, profile: ShardingProfile, tabl
         + 'widen them yourself or load with --keep-keys');
     }
   }
-  for (const k of profile.keyChanges) await run(k.sql);
+  for (const k of profile.keyChanges) await run(await widenKeySql(db, table, k));
   for (const r of profile.referenceTables) {
     const done = await db.query('SELECT 1 FROM pg_dist_partition WHERE logicalrelid = $1::regclass', [r.table]);
     if (!done.rowCount) await run('SELECT create_reference_table($1)', [r.table]);
@@ -93,4 +94,26 @@ export async function applyProfile(db: pg.Client, profile: ShardingProfile, tabl
     await run("SELECT citus_move_shard_placement($1, $2, $3, $4, $5, 'block_writes')", [s.shardid, s.nodename, s.nodeport, host, port]);
   }
   return { statements, notes };
+}
+
+/**
+ * A column type from a profile reaches DDL only if PostgreSQL's own type-name parser takes the
+ * whole string as one type name (to_regtype parses `SELECT NULL::<string>` and accepts nothing
+ * else), so no text after it can ride along.
+ */
+async function checkTypeName(db: pg.Client, column: string, type: string): Promise<void> {
+  const ok = await db.query<{ ok: boolean }>('SELECT to_regtype($1) IS NOT NULL AS ok', [type])
+    .then((r) => r.rows[0]?.ok === true, () => false);
+  if (!ok) throw new InvalidConfigurationError(`the profile gives column ${column} the type ${JSON.stringify(type)}, which is not a type name PostgreSQL knows`);
+}
+
+/** ALTER TABLE for a widened key: its kind (primary or unique) is read from the table, never from the profile. */
+async function widenKeySql(db: pg.Client, table: string, k: KeyChange): Promise<string> {
+  const r = await db.query<{ contype: string }>(
+    "SELECT contype FROM pg_constraint WHERE conrelid = $1::regclass AND conname = $2 AND contype IN ('p', 'u')", [table, k.constraint]);
+  const kind = r.rows[0]?.contype;
+  if (!kind) throw new TargetTableError(`the profile widens key ${k.constraint}, which ${table} does not have as a primary or unique key`);
+  const name = quoteIdent(k.constraint);
+  return `ALTER TABLE ${table} DROP CONSTRAINT ${name}, ADD CONSTRAINT ${name} ${kind === 'p' ? 'PRIMARY KEY' : 'UNIQUE'} `
+    + `(${k.columns.map(quoteIdent).join(', ')})`;
 }

@@ -3,8 +3,6 @@ import type { ColumnStats, InferredType } from './column-stats.js';
 import type { ClusterTable, Relationship } from './relationships.js';
 import { isHashableType, UNSURE, valueHasherFor } from '../routing/value-hasher.js';
 import type { Candidate, PlannedShard, ShardingProfile } from './sharding-profile.js';
-import { parseQualifiedName, quoteQualifiedName } from '../connect/qualified-name.js';
-import { quoteIdent } from '../connect/sql.js';
 
 export interface PlanInput {
   readonly table: string;
@@ -333,8 +331,6 @@ export function planProfile(input: PlanInput): ShardingProfile {
   const keyChanges = input.keys.filter((k) => !k.columns.includes(chosen.column)).map((k) => ({
     constraint: k.constraint,
     columns: [...k.columns, chosen.column],
-    sql: `ALTER TABLE ${quoteQualifiedName(parseQualifiedName(input.table))} DROP CONSTRAINT ${quoteIdent(k.constraint)}, ADD CONSTRAINT ${quoteIdent(k.constraint)} `
-      + `${k.primary ? 'PRIMARY KEY' : 'UNIQUE'} (${[...k.columns, chosen.column].map(quoteIdent).join(', ')})`,
   }));
   return {
     ...common,

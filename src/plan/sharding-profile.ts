@@ -44,8 +44,12 @@ export interface ShardingProfile {
   readonly predicted: { rows: number; bytes: number; maxShardLoadOverMean: number };
   /** Other small tables the input joins to, recommended as reference tables. */
   readonly referenceTables: { table: string; reason: string }[];
-  /** Keys to widen so they include the distribution column (Citus requires it). */
-  readonly keyChanges: { constraint: string; columns: string[]; sql: string }[];
+  /**
+   * Keys to widen so they include the distribution column (Citus requires it): the constraint's
+   * name and its new columns. Data, never SQL: apply reads the key's kind from the table and
+   * builds the statement itself.
+   */
+  readonly keyChanges: KeyChange[];
   readonly candidates: Candidate[];
   readonly reasons: string[];
   readonly columnTypes: Record<string, string>;
@@ -53,10 +57,15 @@ export interface ShardingProfile {
   readonly workload: { pointLookups: number; ranges: number; joins: number; aggregations: number; statements: number };
 }
 
+export interface KeyChange {
+  readonly constraint: string;
+  readonly columns: string[];
+}
+
 const schema = {
   type: 'object',
   required: ['version', 'table', 'kind', 'distributionColumn', 'shardCount', 'colocateWith', 'isolate', 'splitPoints',
-    'placement', 'shards', 'candidates', 'reasons', 'columnTypes', 'sample'],
+    'placement', 'shards', 'candidates', 'reasons', 'columnTypes', 'sample', 'keyChanges', 'referenceTables'],
   properties: {
     version: { const: 1 },
     table: { type: 'string', minLength: 1 },
@@ -87,7 +96,26 @@ const schema = {
       items: { type: 'object', required: ['column', 'score', 'reasons'], properties: { column: { type: 'string' }, score: { type: 'number' }, reasons: { type: 'array', items: { type: 'string' } } } },
     },
     reasons: { type: 'array', items: { type: 'string' } },
-    columnTypes: { type: 'object', additionalProperties: { type: 'string' } },
+    // Type names are checked with to_regtype before any DDL uses them (apply.ts).
+    columnTypes: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
+    keyChanges: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['constraint', 'columns'],
+        additionalProperties: false,
+        properties: {
+          constraint: { type: 'string', minLength: 1 },
+          columns: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+          // Profiles written by 0.1 carried the statement too; it is read and never run.
+          sql: { type: 'string' },
+        },
+      },
+    },
+    referenceTables: {
+      type: 'array',
+      items: { type: 'object', required: ['table', 'reason'], properties: { table: { type: 'string', minLength: 1 }, reason: { type: 'string' } } },
+    },
     sample: { type: 'object', required: ['rows'], properties: { rows: { type: 'integer' } } },
   },
   allOf: [
