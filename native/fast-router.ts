@@ -8,23 +8,20 @@
 // takes it. Written in WebAssembly because per-row work in JavaScript (a typed-array view per
 // row copy, the garbage it makes, the byte loop) was the client's main cost.
 //
-// Memory is imported and laid out by the caller (src/load/fast-router.ts); nothing here
-// allocates.
+// Memory is imported and laid out by the caller (src/routing/fast-router.ts); nothing here
+// allocates. native/abi.ts is the contract between the two.
+
+import {
+  STOP_END, STOP_SLOW, STOP_FULL, KEY_INT2, KEY_INT4, KEY_INT8, KEY_TEXT,
+  CFG_DELIMITER, CFG_SPECIAL, CFG_QUOTED_FIELDS, CFG_CRLF, CFG_FIELD, CFG_FIELDS, CFG_KEY_KIND, CFG_MAX_CHARS,
+  CFG_NULL_PTR, CFG_NULL_LEN, CFG_MINS_PTR, CFG_ORDER_PTR, CFG_SHARDS, CFG_STAGED_LEN_PTR, CFG_STAGED_ROWS_PTR,
+  CFG_STAGING_PTR, CFG_STAGING_BYTES, CFG_META_PTR, CFG_META_ROWS, CFG_TOUCHED_PTR,
+} from './abi';
 
 const LF: u8 = 0x0a;
 const CR: u8 = 0x0d;
 const BACKSLASH: u8 = 0x5c;
 const SPACE: u8 = 0x20;
-
-/** Why scan() returned. */
-const STOP_END: i32 = 0; // no complete row left in the window
-const STOP_SLOW: i32 = 1; // the row at the returned offset needs the JavaScript scanner
-const STOP_FULL: i32 = 2; // a staging area is full: flush, then call again
-
-const KEY_INT2: i32 = 1;
-const KEY_INT4: i32 = 2;
-const KEY_INT8: i32 = 3;
-const KEY_TEXT: i32 = 4;
 
 // Configuration, set once by configure().
 let delim: u8 = 0x2c;
@@ -54,31 +51,32 @@ let touchedCount: i32 = 0;
 let rowsDone: i32 = 0;
 let stopReason: i32 = 0;
 
-export function configure(
-  delimiter: u8, specialByte: u8, quotedFields: bool, crlfEndings: bool, field: i32, fields: i32, kind: i32, maxValueChars: i32,
-  nullMarker: usize, nullMarkerLen: i32, mins: usize, order: usize, shards: i32,
-  stagedLen: usize, stagedRows: usize, staging: usize, stagingBytes: i32, meta: usize, metaRows: i32, touched: usize,
-): void {
-  delim = delimiter;
-  special = specialByte;
-  quotes = quotedFields;
-  crlf = crlfEndings;
-  fieldIndex = field;
-  expectedFields = fields;
-  keyKind = kind;
-  maxChars = maxValueChars;
-  nullPtr = nullMarker;
-  nullLen = nullMarkerLen;
-  minsPtr = mins;
-  orderPtr = order;
-  shardCount = shards;
-  stagedLenPtr = stagedLen;
-  stagedRowsPtr = stagedRows;
-  stagingPtr = staging;
-  stagingCap = stagingBytes;
-  metaPtr = meta;
-  metaCap = metaRows;
-  touchedPtr = touched;
+@inline function slot(block: usize, index: i32): i32 {
+  return load<i32>(block + (<usize>index << 2));
+}
+
+/** Reads the configuration block the binding wrote (slots in native/abi.ts). */
+export function configure(block: usize): void {
+  delim = <u8>slot(block, CFG_DELIMITER);
+  special = <u8>slot(block, CFG_SPECIAL);
+  quotes = slot(block, CFG_QUOTED_FIELDS) != 0;
+  crlf = slot(block, CFG_CRLF) != 0;
+  fieldIndex = slot(block, CFG_FIELD);
+  expectedFields = slot(block, CFG_FIELDS);
+  keyKind = slot(block, CFG_KEY_KIND);
+  maxChars = slot(block, CFG_MAX_CHARS);
+  nullPtr = <usize>slot(block, CFG_NULL_PTR);
+  nullLen = slot(block, CFG_NULL_LEN);
+  minsPtr = <usize>slot(block, CFG_MINS_PTR);
+  orderPtr = <usize>slot(block, CFG_ORDER_PTR);
+  shardCount = slot(block, CFG_SHARDS);
+  stagedLenPtr = <usize>slot(block, CFG_STAGED_LEN_PTR);
+  stagedRowsPtr = <usize>slot(block, CFG_STAGED_ROWS_PTR);
+  stagingPtr = <usize>slot(block, CFG_STAGING_PTR);
+  stagingCap = slot(block, CFG_STAGING_BYTES);
+  metaPtr = <usize>slot(block, CFG_META_PTR);
+  metaCap = slot(block, CFG_META_ROWS);
+  touchedPtr = <usize>slot(block, CFG_TOUCHED_PTR);
   touchedCount = 0;
 }
 

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { ShardInfo } from '../catalog/catalog.js';
 import type { CopyFormat } from '../input/copy-format.js';
 import type { BulkRows } from '../input/row-scanner.js';
+import * as abi from '../../native/abi.js';
 
 /**
  * The WebAssembly kernel (native/fast-router.ts) behind the row scanner's bulk hook: it takes
@@ -18,9 +19,7 @@ export interface StagedRowsSink {
 }
 
 interface Kernel {
-  configure(delimiter: number, special: number, quotedFields: number, crlf: number, field: number, fields: number, kind: number, maxValueChars: number,
-    nullPtr: number, nullLen: number, mins: number, order: number, shards: number,
-    stagedLen: number, stagedRows: number, staging: number, stagingBytes: number, meta: number, metaRows: number, touched: number): void;
+  configure(block: number): void;
   scan(pos: number, end: number, line: number): number;
   lastRows(): number;
   lastStop(): number;
@@ -30,9 +29,7 @@ interface Kernel {
   lastHashOk(): number;
 }
 
-const STOP_END = 0;
-const STOP_FULL = 2;
-const KEY_KINDS: Record<string, number> = { int2: 1, int4: 2, int8: 3, text: 4, varchar: 4 };
+const KEY_KINDS: Record<string, number> = { int2: abi.KEY_INT2, int4: abi.KEY_INT4, int8: abi.KEY_INT8, text: abi.KEY_TEXT, varchar: abi.KEY_TEXT };
 
 /** Whether the kernel hashes this distribution column type. */
 export function fastPathSupports(typeName: string): boolean {
@@ -91,7 +88,7 @@ export class FastRouter implements BulkRows {
   private readonly windowAt: number;
   private readonly spec: FastRouterSpec;
   /** Where configure() finds the shard ranges and the NULL marker in the kernel's memory. */
-  private readonly layout: { minsAt: number; orderAt: number; nullAt: number; nullLen: number };
+  private readonly layout: { minsAt: number; orderAt: number; nullAt: number; nullLen: number; configAt: number };
   private configuredCrlf: boolean | undefined;
   private windowBuf: Buffer | undefined;
   private windowFrom = 0;
@@ -114,6 +111,7 @@ export class FastRouter implements BulkRows {
     const minsAt = take(targets * 4);
     const orderAt = take(targets * 4);
     const nullAt = take(nullBytes.length + 1);
+    const configAt = take(abi.CFG_SLOTS * 4);
     this.stagedLenAt = take(targets * 4);
     this.stagedRowsAt = take(targets * 4);
     this.touchedAt = take(targets * 4);
@@ -132,18 +130,26 @@ export class FastRouter implements BulkRows {
       this.ints[(orderAt >> 2) + k] = s.target;
     });
     this.bytes.set(nullBytes, nullAt);
-    this.layout = { minsAt, orderAt, nullAt, nullLen: nullBytes.length };
+    this.layout = { minsAt, orderAt, nullAt, nullLen: nullBytes.length, configAt };
   }
 
   private configure(crlf: boolean): void {
     const { format, fieldIndex, expectedFields, typeName, maxChars } = this.spec;
     const special = format.kind === 'csv' ? format.quote : 0x5c;
     const quotedFields = format.kind === 'csv' && format.escape === format.quote;
-    const { minsAt, orderAt, nullAt, nullLen } = this.layout;
-    this.kernel.configure(format.delimiter, special, quotedFields ? 1 : 0, crlf ? 1 : 0, fieldIndex, expectedFields,
-      KEY_KINDS[typeName]!, typeName === 'varchar' && maxChars !== undefined ? maxChars : -1,
-      nullAt, nullLen, minsAt, orderAt, this.spec.shards.length,
-      this.stagedLenAt, this.stagedRowsAt, this.stagingAt, this.stagingCap, this.metaAt, this.metaCap, this.touchedAt);
+    const { minsAt, orderAt, nullAt, nullLen, configAt } = this.layout;
+    const slots: [number, number][] = [
+      [abi.CFG_DELIMITER, format.delimiter], [abi.CFG_SPECIAL, special], [abi.CFG_QUOTED_FIELDS, quotedFields ? 1 : 0],
+      [abi.CFG_CRLF, crlf ? 1 : 0], [abi.CFG_FIELD, fieldIndex], [abi.CFG_FIELDS, expectedFields],
+      [abi.CFG_KEY_KIND, KEY_KINDS[typeName]!], [abi.CFG_MAX_CHARS, typeName === 'varchar' && maxChars !== undefined ? maxChars : -1],
+      [abi.CFG_NULL_PTR, nullAt], [abi.CFG_NULL_LEN, nullLen], [abi.CFG_MINS_PTR, minsAt], [abi.CFG_ORDER_PTR, orderAt],
+      [abi.CFG_SHARDS, this.spec.shards.length], [abi.CFG_STAGED_LEN_PTR, this.stagedLenAt], [abi.CFG_STAGED_ROWS_PTR, this.stagedRowsAt],
+      [abi.CFG_STAGING_PTR, this.stagingAt], [abi.CFG_STAGING_BYTES, this.stagingCap], [abi.CFG_META_PTR, this.metaAt],
+      [abi.CFG_META_ROWS, this.metaCap], [abi.CFG_TOUCHED_PTR, this.touchedAt],
+    ];
+    if (slots.length !== abi.CFG_SLOTS) throw new Error('fast-router: configuration slots out of step with native/abi.ts');
+    for (const [index, value] of slots) this.ints[(configAt >> 2) + index] = value;
+    this.kernel.configure(configAt);
     this.configuredCrlf = crlf;
   }
 
@@ -173,9 +179,9 @@ export class FastRouter implements BulkRows {
       pos = stopped;
       this.flush();
       const why = k.lastStop();
-      if (why === STOP_FULL) continue;
+      if (why === abi.STOP_FULL) continue;
       // A row running past the window: move the window to it, unless it is longer than the window.
-      if (why === STOP_END && pos < end && this.windowTo < end && pos > this.windowFrom) continue;
+      if (why === abi.STOP_END && pos < end && this.windowTo < end && pos > this.windowFrom) continue;
       break;
     }
     this.calls++;
