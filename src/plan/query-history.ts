@@ -1,5 +1,6 @@
 import { parse } from 'libpg-query';
 import type { Queryable } from '../connect/queryable.js';
+import { parseQualifiedName } from '../connect/qualified-name.js';
 
 /** How the workload uses one column of the target table, weighted by calls. */
 export interface ColumnUsage {
@@ -93,7 +94,7 @@ function isValue(node: unknown): boolean {
  * GROUP BY, weighted by calls.
  */
 export async function analyzeStatements(stats: readonly StatementStat[], table: string, tableColumns: readonly string[]): Promise<AccessPatterns> {
-  const target = table.includes('.') ? table.split('.').pop()! : table;
+  const target = parseQualifiedName(table).name;
   const columns: Record<string, ColumnUsage> = {};
   const usage = (c: string): ColumnUsage => (columns[c] ??= { equality: 0, range: 0, groupBy: 0, joins: {} });
   const known = new Set(tableColumns);

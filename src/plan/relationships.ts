@@ -1,6 +1,7 @@
 import type { Queryable } from '../connect/queryable.js';
 import { quoteIdent } from '../connect/sql.js';
 import type { ColumnStats, InferredType } from './column-stats.js';
+import { parseQualifiedName } from '../connect/qualified-name.js';
 
 /** A table already in the cluster, as far as layout decisions care. */
 export interface ClusterTable {
@@ -185,17 +186,17 @@ export async function findRelationships(
         if (!t.indexedColumns.includes(refColumn) && t.estimatedRows > PROBE_SCAN_ROWS) continue;
         const valid = probe.filter(cmp.valid);
         if (valid.length < probe.length * 0.9) continue;
-        const [schema, rel] = t.name.split('.') as [string, string];
         let r: { rows: { n: number }[] };
         try {
+          // t.name is format('%I.%I'): already a quoted, qualified name.
           r = await db.query<{ n: number }>(
-            `SELECT count(DISTINCT ${quoteIdent(refColumn)})::int AS n FROM ${schema}.${rel} WHERE ${quoteIdent(refColumn)} = ANY($1::${cmp.type}[])`,
+            `SELECT count(DISTINCT ${quoteIdent(refColumn)})::int AS n FROM ${t.name} WHERE ${quoteIdent(refColumn)} = ANY($1::${cmp.type}[])`,
             [valid]);
         } catch {
           continue; // values that do not parse as the column's type are not contained in it
         }
         const containment = r.rows[0]!.n / probe.length;
-        if (containment >= 0.9 && cmp.type !== 'text' && /int/.test(cmp.type) && !(await spansKeyRange(db, `${schema}.${rel}`, refColumn, valid))) continue;
+        if (containment >= 0.9 && cmp.type !== 'text' && /int/.test(cmp.type) && !(await spansKeyRange(db, t.name, refColumn, valid))) continue;
         if (containment >= 0.9) {
           add({ column: col.name, references: { table: t.name, column: refColumn }, evidence: 'values', containment,
             colocatable: t.kind === 'hash' && t.distributionColumn === refColumn, referencedKind: t.kind, referencedRows: t.estimatedRows });
@@ -205,7 +206,7 @@ export async function findRelationships(
     // Names: weak supporting evidence only, and only when nothing stronger was found.
     if (!found.some((f) => f.column === col.name)) {
       for (const t of tables) {
-        const rel = t.name.split('.').pop()!.replace(/"/g, '');
+        const rel = parseQualifiedName(t.name).name;
         if (col.name === `${singular(rel)}_id` && t.keyColumns.length > 0) {
           const k = t.kind === 'hash' && t.distributionColumn ? t.distributionColumn : t.keyColumns[0]!.column;
           add({ column: col.name, references: { table: t.name, column: k }, evidence: 'name',
