@@ -4,6 +4,7 @@ import { monitorOnce, type MonitorResult } from '../monitor/monitor.js';
 import { startDaemon } from '../monitor/daemon.js';
 import { rebalance } from '../rebalance/rebalance.js';
 import { tuneWorkers } from '../rebalance/worker-settings.js';
+import { DEFAULT_SCHEDULE } from '../rebalance/policy.js';
 import { InvalidConfigurationError } from '../errors.js';
 import { connectionInput, fail, withCoordinator, type CommonFlags } from './handlers.js';
 
@@ -90,7 +91,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<void> {
       const failed = daemon.requests?.failRunning(`the daemon crashed while running the request: ${err.message}`) ?? Promise.resolve();
       void Promise.race([failed, new Promise((r) => setTimeout(r, 5000))]).finally(() => process.exit(70));
     });
-    log(`daemon started (schedule ${flags.schedule ?? '*/5 * * * *'}; requests may load files under ${flags.allowDir?.length ? flags.allowDir.join(', ') : 'no directory (--allow-dir DIR allows one)'})`);
+    log(`daemon started (schedule ${flags.schedule ?? DEFAULT_SCHEDULE}; requests may load files under ${flags.allowDir?.length ? flags.allowDir.join(', ') : 'no directory (--allow-dir DIR allows one)'})`);
     await daemon.stopped;
     log('daemon stopped');
     // An abandoned tick may still hold sockets to a silent node: they must not keep the process up.

@@ -5,6 +5,7 @@ import { connectCoordinator } from '../connect/coordinator.js';
 import { InvalidConfigurationError } from '../errors.js';
 import { recoverAll } from '../pipeline/loader.js';
 import type { RecoveryResult } from '../load/distributed-commit.js';
+import { DEFAULT_SCHEDULE } from '../rebalance/policy.js';
 import { monitorOnce, type MonitorOptions, type MonitorResult } from './monitor.js';
 import { startRequestListener, type RequestListener } from './request-runner.js';
 
@@ -14,7 +15,7 @@ const MAX_TICK_MS = 10 * 60_000;
 const DEFAULT_STOP_GRACE_MS = 30_000;
 
 export interface DaemonOptions extends MonitorOptions {
-  /** Cron expression. Default every five minutes. */
+  /** Cron expression. Default policy.ts DEFAULT_SCHEDULE (every five minutes). */
   schedule?: string;
   onTick?: (r: MonitorResult) => void;
   onError?: (e: Error) => void;
@@ -54,7 +55,7 @@ class TickAbandoned extends Error {}
  * act. SIGTERM/SIGINT stop it promptly, a running tick included.
  */
 export async function startDaemon(conn: ConnectionConfig, options: DaemonOptions = {}): Promise<Daemon> {
-  const expr = options.schedule ?? '*/5 * * * *';
+  const expr = options.schedule ?? DEFAULT_SCHEDULE;
   if (!validate(expr)) throw new InvalidConfigurationError(`--schedule ${JSON.stringify(expr)} is not a valid cron expression`);
   let db: pg.Client | undefined;
   let running: Promise<void> = Promise.resolve();

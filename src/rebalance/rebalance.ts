@@ -1,4 +1,5 @@
 import type { Queryable } from '../connect/queryable.js';
+import { REBALANCER_IMPROVEMENT_THRESHOLD, REBALANCER_MINIMUM_THRESHOLD, REBALANCER_THRESHOLD } from './policy.js';
 
 export const STRATEGY = 'adaptive_load';
 
@@ -23,7 +24,8 @@ export async function ensureStrategy(db: Queryable): Promise<void> {
   if (r.rowCount) return;
   await db.query(
     `SELECT citus_add_rebalance_strategy($1, 'adaptive_load.shard_cost', 'adaptive_load.node_capacity',
-            'adaptive_load.shard_allowed_on_node', 0.1, 0.01, 0.5)`, [STRATEGY]);
+            'adaptive_load.shard_allowed_on_node', $2, $3, $4)`,
+    [STRATEGY, REBALANCER_THRESHOLD, REBALANCER_MINIMUM_THRESHOLD, REBALANCER_IMPROVEMENT_THRESHOLD]);
 }
 
 /** One table per colocation group of hash-distributed tables: the rebalancer works per group. */
@@ -46,14 +48,14 @@ export async function rebalance(db: Queryable, options: { dryRun: boolean; table
     const plan = await db.query<{ table_name: string; shardid: string; sourcename: string; sourceport: number; targetname: string; targetport: number }>(
       `SELECT table_name::text, shardid::text, sourcename, sourceport, targetname, targetport
          FROM get_rebalance_table_shards_plan($1::regclass, threshold => $2, rebalance_strategy => $3)`,
-      [table, options.threshold ?? 0.1, STRATEGY]);
+      [table, options.threshold ?? REBALANCER_THRESHOLD, STRATEGY]);
     const groupMoves = plan.rows.filter((m) => m.table_name === table || plan.rows.every((x) => x.table_name !== table))
       .map((m) => ({ table: m.table_name, shardId: m.shardid, from: `${m.sourcename}:${m.sourceport}`, to: `${m.targetname}:${m.targetport}` }));
     moves.push(...groupMoves);
     if (!options.dryRun && groupMoves.length > 0) {
       await db.query(
         `SELECT rebalance_table_shards($1::regclass, threshold => $2, rebalance_strategy => $3, shard_transfer_mode => 'block_writes')`,
-        [table, options.threshold ?? 0.1, STRATEGY]);
+        [table, options.threshold ?? REBALANCER_THRESHOLD, STRATEGY]);
     }
   }
   return { moves, applied: !options.dryRun && moves.length > 0 };

@@ -4,12 +4,14 @@ import type { Queryable } from '../connect/queryable.js';
 import { quoteLiteral } from '../connect/sql.js';
 import { toDatabaseError } from '../errors.js';
 import { readHostCounters } from '../workload/node-metrics.js';
+import { recordAction } from '../store/action-store.js';
+import { HOT_FACTOR } from './policy.js';
 
 /**
  * The documented set of worker settings the tool sizes from node capacity and predicted load:
  *
- * - `max_parallel_workers_per_gather`: 0 on a node predicted above its fair share (parallel
- *   workers would take CPU from the many tenant queries it serves), 2 on the others (spare CPU
+ * - `max_parallel_workers_per_gather`: 0 on a hot node (predicted share above its fair share times
+ *   policy.ts HOT_FACTOR: parallel workers would take CPU from the many tenant queries it serves), 2 on the others (spare CPU
  *   makes their multi-shard scans faster).
  * - `work_mem`: memory per sort/hash, sized as a quarter of the node's memory (its host's, read
  *   from /proc/meminfo where the role may; else estimated as four times shared_buffers, the usual
@@ -58,7 +60,7 @@ export async function tuneWorkers(db: Queryable, conn: ConnectionConfig, apply: 
   const changes: SettingChange[] = [];
   for (const l of loads) {
     const fair = l.capacity / totalCapacity;
-    const hot = l.predictedShare > fair * 1.1;
+    const hot = l.predictedShare > fair * HOT_FACTOR;
     const client = new pg.Client({ ...conn.workerConfig(parseNodeLabel(l.node)), application_name: 'citus-adaptive-load tune' });
     client.on('error', () => {});
     try {
@@ -89,9 +91,8 @@ export async function tuneWorkers(db: Queryable, conn: ConnectionConfig, apply: 
         if (apply) {
           await client.query(`ALTER SYSTEM SET ${w.name} = ${quoteLiteral(w.to)}`);
           await client.query('SELECT pg_reload_conf()');
-          await db.query('INSERT INTO adaptive_load.actions (kind, detail, outcome, undo_sql) VALUES ($1, $2, $3, $4)',
-            // One statement per line: ALTER SYSTEM cannot share a transaction with anything.
-            ['setting', JSON.stringify(change), 'applied', `-- on ${l.node}\n${undo};\nSELECT pg_reload_conf();`]);
+          // One statement per line: ALTER SYSTEM cannot share a transaction with anything.
+          await recordAction(db, { kind: 'setting', detail: change, outcome: 'applied', undoSql: `-- on ${l.node}\n${undo};\nSELECT pg_reload_conf();` });
         }
       }
     } catch (err) {

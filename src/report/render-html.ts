@@ -1,5 +1,6 @@
 import type { ReportData, TableReport } from './report-data.js';
 import { bytes, pct } from './format.js';
+import { HOT_FACTOR } from '../rebalance/policy.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -50,14 +51,14 @@ function overTime(r: ReportData): string {
 export function renderHtml(r: ReportData): string {
   const tables = r.tables.map((t) => `<section><h2>${esc(t.table)}</h2>
 <p>${esc(t.kind)}${t.distributionColumn ? ` by <code>${esc(t.distributionColumn)}</code>` : ''}, ${t.shardCount} shards${t.colocatedWith.length ? `, colocated with ${t.colocatedWith.map((c) => `<code>${esc(c)}</code>`).join(', ')}` : ''}.
-Size skew (busiest/mean node): <b class="${t.sizeSkew > 1.25 ? 'warn' : 'ok'}">${t.sizeSkew.toFixed(2)}</b>.</p>
+Size skew (busiest/mean node): <b class="${t.sizeSkew > HOT_FACTOR ? 'warn' : 'ok'}">${t.sizeSkew.toFixed(2)}</b>.</p>
 ${nodeBars(t)}
 ${t.hotShards.length ? `<p>Hot shards: ${t.hotShards.map((h) => `${esc(h.shardId)} (${pct(h.predictedShare)} on ${esc(h.node)})`).join(', ')}</p>` : ''}
 ${t.isolatedTenants.length ? `<p>Isolated tenants: ${t.isolatedTenants.map(esc).join(', ')}</p>` : ''}</section>`).join('\n');
   const loads = r.loads.map((l) => `<tr><td>${l.jobId}</td><td>${esc(l.table)}</td><td class="${l.status === 'committed' ? 'ok' : 'warn'}">${esc(l.status)}</td><td>${l.rows ?? '-'}</td><td>${esc(l.path ?? '-')}${l.reason ? ` <small>(${esc(l.reason)})</small>` : ''}</td><td>${l.seconds?.toFixed(2) ?? '-'}</td></tr>`).join('');
   const health = r.nodeHealth.map((h) => `<tr><td>${esc(h.node)}</td><td>${h.busySeconds.toFixed(1)}</td><td>${h.xactsPerSecond.toFixed(0)}</td><td>${pct(h.cacheHitRatio)}</td><td>${h.waitingBackends}</td><td>${pct(h.connectionsUsed)}</td><td class="${(h.hostCpuBusy ?? 0) > 0.85 ? 'warn' : 'ok'}">${pct(h.hostCpuBusy)}</td><td>${pct(h.hostMemoryUsed)}</td><td>${h.capacity.toFixed(2)}</td></tr>`).join('');
   const actions = r.actions.map((a) => `<li>${esc(a.takenAt)} <b>${esc(a.kind)}</b> ${esc(a.detail)}</li>`).join('');
-  const recs = r.recommendations.map((x) => `<li>${esc(x.detail)}<pre>${esc(x.sql)}</pre></li>`).join('');
+  const recs = r.recommendations.map((x) => `<li>${esc(x.detail)}${x.sql ? `<pre>${esc(x.sql)}</pre>` : ''}</li>`).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>citus-adaptive-load report</title>
 <style>

@@ -39,7 +39,7 @@ export function renderMarkdown(r: ReportData): string {
   }
   if (r.recommendations.length) {
     out.push('## Recommendations', '');
-    for (const rec of r.recommendations) out.push(`- ${rec.detail}`, '', '  ```sql', `  ${rec.sql}`, '  ```');
+    for (const rec of r.recommendations) out.push(`- ${rec.detail}`, ...(rec.sql ? ['', '  ```sql', `  ${rec.sql}`, '  ```'] : []));
   }
   return `${out.join('\n').trimEnd()}\n`;
 }

@@ -51,7 +51,7 @@ export function renderText(r: ReportData): string {
     out.push('recommendations');
     for (const rec of r.recommendations) {
       out.push(...wrap(rec.detail, WIDTH, '  - '));
-      out.push(...wrap(rec.sql, WIDTH, '    '));
+      if (rec.sql) out.push(...wrap(rec.sql, WIDTH, '    '));
     }
   }
   return `${out.map((l) => fit(l, WIDTH)).join('\n').trimEnd()}\n`;

@@ -1,6 +1,6 @@
 import type { Queryable } from '../connect/queryable.js';
 import { quoteLiteral } from '../connect/sql.js';
-import { isSingleTenantShard, nodeIdOf } from '../catalog/catalog.js';
+import { latestAdvice } from '../store/window-store.js';
 
 /** Everything a DBA report shows, gathered once; every renderer works from this. */
 export interface ReportData {
@@ -11,7 +11,11 @@ export interface ReportData {
   readonly nodeHealth: NodeHealth[];
   readonly loads: { jobId: number; table: string; source: string; path: string | null; reason: string | null; status: string; rows: number | null; seconds: number | null; startedAt: string }[];
   readonly actions: { takenAt: string; kind: string; detail: string; undo: string | null }[];
-  readonly recommendations: { detail: string; sql: string }[];
+  /**
+   * The advice the monitor stored with its latest window (rebalance/advice.ts decides it; the
+   * report does not decide again), then layout changes fresh sharding profiles suggest.
+   */
+  readonly recommendations: { kind: string; detail: string; sql: string | null }[];
 }
 
 export interface NodeHealth {
@@ -101,33 +105,15 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
       WHERE $1::text IS NULL OR table_name IN ($1, 'public.' || $1) ORDER BY job_id DESC LIMIT 20`, [table ?? null]);
   const actions = await db.query<{ taken_at: Date; kind: string; detail: unknown; undo_sql: string | null }>(
     'SELECT taken_at, kind, detail, undo_sql FROM adaptive_load.actions_taken LIMIT 20');
-  const recommendations: ReportData['recommendations'] = [];
-  for (const t of result) {
-    const loads = t.nodes.map((n) => n.predictedLoad ?? 0);
-    const meanLoad = loads.reduce((a, b) => a + b, 0) / Math.max(1, loads.length);
-    const loadSkew = meanLoad > 0 ? Math.max(...loads) / meanLoad : 1;
-    if (t.kind === 'distributed' && loadSkew > 1.25) {
-      recommendations.push({ detail: `${t.table}: the busiest node is predicted to take ${loadSkew.toFixed(2)}x the mean load; rebalance by predicted load`,
-        sql: `SELECT rebalance_table_shards(${quoteLiteral(t.table)}, rebalance_strategy => 'adaptive_load', shard_transfer_mode => 'block_writes');` });
-    }
-    const fair = 1 / Math.max(1, t.nodes.length);
-    for (const h of t.hotShards.filter((x) => x.predictedShare > fair)) {
-      const single = await isSingleTenantShard(db, h.shardId);
-      const nodeId = await nodeIdOf(db, h.node);
-      recommendations.push(single
-        ? { detail: `${t.table}: shard ${h.shardId} holds a single tenant and is predicted to take ${(h.predictedShare * 100).toFixed(0)}% of the load (a node's fair share is ${(fair * 100).toFixed(0)}%): give its node more capacity (scale it up) and record it`,
-            sql: `INSERT INTO adaptive_load.node_capacity VALUES (${nodeId ?? '<node id>'}, ${(h.predictedShare / fair).toFixed(2)}) ON CONFLICT (node_id) DO UPDATE SET capacity = EXCLUDED.capacity;` }
-        : { detail: `${t.table}: shard ${h.shardId} alone is predicted to take ${(h.predictedShare * 100).toFixed(0)}% of the load (more than a node's fair ${(fair * 100).toFixed(0)}%): isolate its hottest tenant`,
-            sql: `SELECT isolate_tenant_to_new_shard(${quoteLiteral(t.table)}, '<tenant>', 'CASCADE', shard_transfer_mode => 'block_writes');` });
-    }
-  }
+  const recommendations: ReportData['recommendations'] = (await latestAdvice(db, table))
+    .map((a) => ({ kind: a.kind, detail: a.detail, sql: a.sql }));
   const advice = !citus ? { rows: [] as { table_name: string; col: string; cur: string | null; reason: string }[] } : await db.query<{ table_name: string; col: string; cur: string | null; reason: string }>(
     `SELECT p.table_name, p.distribution_column AS col, column_to_column_name(d.logicalrelid, d.partkey) AS cur, p.reasons->>0 AS reason
        FROM adaptive_load.current_profiles p JOIN pg_dist_partition d ON d.logicalrelid = to_regclass(p.table_name)
       WHERE NOT p.applied AND p.kind = 'distributed' AND d.partmethod = 'h'`);
   for (const a of advice.rows) {
     if (a.cur !== a.col) {
-      recommendations.push({ detail: `${a.table_name} is distributed by ${a.cur}; a fresh profile chooses ${a.col} (${a.reason})`,
+      recommendations.push({ kind: 'distribution-column', detail: `${a.table_name} is distributed by ${a.cur}; a fresh profile chooses ${a.col} (${a.reason})`,
         sql: `SELECT alter_distributed_table(${quoteLiteral(a.table_name)}, distribution_column => ${quoteLiteral(a.col)});` });
     }
   }

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { parseNodeLabel, type ConnectionConfig } from '../connect/config.js';
 import type { Queryable } from '../connect/queryable.js';
 import { toDatabaseError } from '../errors.js';
+import type { NodeStatCounters } from '../store/metrics-store.js';
 import { counterDelta, readNodeCounters, type NodeCounters } from './node-metrics.js';
 
 /** A shard of a distributed table and where it lives. */
@@ -36,6 +37,12 @@ export interface LoadSnapshot {
   readonly counters: Map<string, NodeCounters>;
   /** Nodes that could not be read this time (recorded, retried next window). */
   readonly unreachable: { node: string; error: string }[];
+  /**
+   * The cumulative counters read from each reachable node, for the monitor to store with the
+   * window (the next snapshot takes its deltas from them). Not stored here: if the cycle fails
+   * before its window commits, the next one measures from the last committed counters.
+   */
+  readonly statCounters: NodeStatCounters[];
 }
 
 export async function shardLocations(db: Queryable): Promise<ShardLocation[]> {
@@ -95,9 +102,10 @@ function* collectRelnames(node: unknown): Generator<string> {
  * Reads pg_stat_statements on every worker and attributes each statement's calls and time since
  * the previous snapshot to the shards it names (statements on workers name shard tables, which
  * is how actual load per shard becomes visible). Cumulative counters are kept on the coordinator
- * so the next snapshot takes deltas; a counter that went down (reset) counts from zero.
+ * so the next snapshot takes deltas; a counter that went down (reset) counts from zero. Reads
+ * only: the counters read are returned for the monitor to store with its window.
  */
-export async function takeLoadSnapshot(coordinator: pg.Client, conn: ConnectionConfig): Promise<LoadSnapshot> {
+export async function takeLoadSnapshot(coordinator: Queryable, conn: ConnectionConfig): Promise<LoadSnapshot> {
   const to = new Date();
   const prev = await coordinator.query<{ t: Date | null }>('SELECT max(taken_at) AS t FROM adaptive_load.stat_snapshots');
   const from = prev.rows[0]?.t ?? to;
@@ -110,6 +118,7 @@ export async function takeLoadSnapshot(coordinator: pg.Client, conn: ConnectionC
   const counters = new Map<string, NodeCounters>();
   const backgroundMs = new Map<string, number>();
   const parsed = new Map<string, string[]>();
+  const statCounters: NodeStatCounters[] = [];
   for (const node of nodes) {
     const client = new pg.Client({ ...conn.workerConfig(parseNodeLabel(node)), application_name: 'citus-adaptive-load monitor' });
     client.on('error', () => {});
@@ -146,15 +155,9 @@ export async function takeLoadSnapshot(coordinator: pg.Client, conn: ConnectionC
       }
     }
     backgroundMs.set(node, background);
-    await coordinator.query('DELETE FROM adaptive_load.stat_snapshots WHERE node = $1', [node]);
-    if (rows.length) {
-      await coordinator.query(
-        `INSERT INTO adaptive_load.stat_snapshots (node, dbid, queryid, calls, total_ms, taken_at)
-         SELECT $1, d::oid, q::bigint, c, t, $6 FROM unnest($2::text[], $3::text[], $4::bigint[], $5::float8[]) AS u(d, q, c, t)`,
-        [node, rows.map((r) => r.dbid), rows.map((r) => r.queryid), rows.map((r) => r.calls), rows.map((r) => r.total), to]);
-    }
+    statCounters.push({ node, rows: rows.map((r) => ({ dbid: r.dbid, queryid: r.queryid, calls: r.calls, totalMs: r.total })) });
   }
   // Every shard appears, with zero load when nothing touched it.
   const all = shards.map((s) => loads.get(s.shardId) ?? { shardId: s.shardId, table: s.table, node: s.node, calls: 0, totalMs: 0 });
-  return { from, to, shards: all, backgroundMs, counters, unreachable };
+  return { from, to, shards: all, backgroundMs, counters, unreachable, statCounters };
 }

@@ -1,4 +1,5 @@
-import type pg from 'pg';
+import type { Queryable } from '../connect/queryable.js';
+import type { NodeCountersRow, NodeMetricsRow, NodeObservedRow } from '../store/metrics-store.js';
 import { loadFactors, nodeMetrics, type NodeCounters, type NodeMetrics } from './node-metrics.js';
 import type { LoadSnapshot } from './load-snapshot.js';
 
@@ -17,13 +18,22 @@ export interface NodeObservation extends NodeMetrics {
 /** Weight of the newest window in the stored load factor: background load changes slowly. */
 const FACTOR_SMOOTHING = 0.5;
 
+/** What observeNodes found, and the rows the monitor stores with the window for it. */
+export interface NodesObserved {
+  readonly observations: Map<string, NodeObservation>;
+  readonly nodeMetrics: NodeMetricsRow[];
+  /** Only nodes with a complete window (counters at both ends): the others keep what they had. */
+  readonly nodeObserved: NodeObservedRow[];
+  readonly nodeCounters: NodeCountersRow[];
+}
+
 /**
- * Turns the snapshot's live counters into per-node metrics for the window, stores them, and
- * updates each node's observed capacity (host cores) and load factor (room left once the user
- * statements that name no shard are counted), which `adaptive_load.node_capacity()` gives the
- * rebalancer.
+ * Turns the snapshot's live counters into per-node metrics for the window, and each node's
+ * observed capacity (host cores) and load factor (room left once the user statements that name
+ * no shard are counted), which `adaptive_load.node_capacity()` gives the rebalancer once the
+ * monitor stores them. Reads only.
  */
-export async function observeNodes(db: pg.Client, snapshot: LoadSnapshot, windowId: number): Promise<Map<string, NodeObservation>> {
+export async function observeNodes(db: Queryable, snapshot: LoadSnapshot): Promise<NodesObserved> {
   const stored = new Map((await db.query<{ node: string; counters: NodeCounters }>('SELECT node, counters FROM adaptive_load.node_counters'))
     .rows.map((r) => [r.node, r.counters]));
   const ids = new Map((await db.query<{ node: string; nodeid: number; dba: number | null; factor: number | null }>(
@@ -42,6 +52,9 @@ export async function observeNodes(db: pg.Client, snapshot: LoadSnapshot, window
   const factors = loadFactors(nodes.map((n, i) => ({ node: n, base: effectiveBase[i]!, shardMs: shardMs[i]!, backgroundMs: complete[i] ? snapshot.backgroundMs.get(nodes[i]!) ?? 0 : null })));
 
   const out = new Map<string, NodeObservation>();
+  const metricRows: NodeMetricsRow[] = [];
+  const nodeObserved: NodeObservedRow[] = [];
+  const nodeCounters: NodeCountersRow[] = [];
   for (const [i, n] of nodes.entries()) {
     const m = metrics[i]!;
     const row = ids.get(n);
@@ -49,22 +62,20 @@ export async function observeNodes(db: pg.Client, snapshot: LoadSnapshot, window
     const previousFactor = row?.factor ?? 1;
     const loadFactor = complete[i] ? FACTOR_SMOOTHING * observed.factor + (1 - FACTOR_SMOOTHING) * previousFactor : previousFactor;
     out.set(n, { ...m, backgroundShare: complete[i] ? observed.backgroundShare : null, baseCapacity: base[i]!, loadFactor, capacity: effectiveBase[i]! * loadFactor });
-    await db.query(
-      `INSERT INTO adaptive_load.node_metrics VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-      [windowId, n, m.busyMs, shardMs[i], snapshot.backgroundMs.get(n) ?? 0, m.xactsPerSecond, m.cacheHitRatio, m.tuplesReadPerSecond, m.tuplesWrittenPerSecond,
-        m.activeBackends, m.waitingBackends, m.connectionsUsed, m.host?.cores ?? null, m.host?.cpuBusy ?? null,
-        m.host && Number.isFinite(m.host.memoryUsed) ? m.host.memoryUsed : null, m.host?.diskBusy ?? null, loadFactor]);
+    metricRows.push({
+      node: n, busyMs: m.busyMs, shardMs: shardMs[i]!, backgroundMs: snapshot.backgroundMs.get(n) ?? 0, xactsPerSecond: m.xactsPerSecond,
+      cacheHitRatio: m.cacheHitRatio, tuplesReadPerSecond: m.tuplesReadPerSecond, tuplesWrittenPerSecond: m.tuplesWrittenPerSecond,
+      activeBackends: m.activeBackends, waitingBackends: m.waitingBackends, connectionsUsed: m.connectionsUsed,
+      hostCores: m.host?.cores ?? null, hostCpuBusy: m.host?.cpuBusy ?? null,
+      hostMemoryUsed: m.host && Number.isFinite(m.host.memoryUsed) ? m.host.memoryUsed : null, hostDiskBusy: m.host?.diskBusy ?? null, loadFactor,
+    });
     if (row && complete[i]) {
-      await db.query(
-        `INSERT INTO adaptive_load.node_observed (node_id, base_capacity, load_factor, detail) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (node_id) DO UPDATE SET base_capacity = EXCLUDED.base_capacity, load_factor = EXCLUDED.load_factor,
-           observed_at = now(), detail = EXCLUDED.detail`,
-        [row.nodeid, base[i], loadFactor, JSON.stringify({ windowId, busyMs: m.busyMs, shardMs: shardMs[i], backgroundMs: snapshot.backgroundMs.get(n) ?? 0, backgroundShare: observed.backgroundShare, cores: cores[i] ?? null })]);
+      nodeObserved.push({
+        nodeId: row.nodeid, baseCapacity: base[i] ?? null, loadFactor,
+        detail: { busyMs: m.busyMs, shardMs: shardMs[i], backgroundMs: snapshot.backgroundMs.get(n) ?? 0, backgroundShare: observed.backgroundShare, cores: cores[i] ?? null },
+      });
     }
-    await db.query(
-      `INSERT INTO adaptive_load.node_counters (node, counters, taken_at) VALUES ($1, $2, now())
-       ON CONFLICT (node) DO UPDATE SET counters = EXCLUDED.counters, taken_at = EXCLUDED.taken_at`,
-      [n, JSON.stringify(snapshot.counters.get(n))]);
+    nodeCounters.push({ node: n, counters: snapshot.counters.get(n) });
   }
-  return out;
+  return { observations: out, nodeMetrics: metricRows, nodeObserved, nodeCounters };
 }

@@ -11,7 +11,7 @@ import { citusUnavailableReason, LocalCluster, withClient } from '../../scripts/
 import { resolveConnectionConfig } from '../../src/connect/config.js';
 import { migrate } from '../../src/store/migrate.js';
 import { startDaemon } from '../../src/monitor/daemon.js';
-import type { MonitorResult } from '../../src/monitor/monitor.js';
+import { monitorOnce, type MonitorResult } from '../../src/monitor/monitor.js';
 import { runCli } from '../support/cli.js';
 import { priorShares } from '../../src/workload/prior.js';
 import { uniformRanges } from '../../src/plan/planner.js';
@@ -74,6 +74,13 @@ describe('Citus suite: predicted load, rebalancing, daemon', { skip }, () => {
     if (hot.nextPredictedShare > 0.5) assert.ok(first.advice.some((a) => a.kind === 'isolate-tenant' && a.detail.includes(hotShard)), JSON.stringify(first.advice));
     const stored = await sql('SELECT predicted_share FROM adaptive_load.shard_predictions WHERE shard_id = $1', [hotShard]);
     assert.ok(Math.abs(stored.rows[0].predicted_share - hot.nextPredictedShare) < 1e-9);
+    // The advice is stored with the window, and the report shows exactly that advice (it decides nothing itself).
+    const storedAdvice = await sql('SELECT window_id::int AS w, kind, detail FROM adaptive_load.current_advice ORDER BY position');
+    assert.deepEqual(storedAdvice.rows.map((r) => [r.w, r.kind, r.detail]), first.advice.map((x) => [first.windowId, x.kind, x.detail]));
+    const reported = await runCli(['report', '--format', 'json', '--coordinator', url]);
+    assert.equal(reported.status, 0, reported.stderr);
+    const recs = (JSON.parse(reported.stdout) as { recommendations: { kind: string; detail: string }[] }).recommendations;
+    assert.deepEqual(recs.filter((r) => r.kind !== 'distribution-column').map((r) => r.detail), first.advice.map((x) => x.detail));
     const dry = await runCli(['rebalance', '--dry-run', '--coordinator', url, '--json']);
     assert.equal(dry.status, 0, dry.stderr);
     const planned = (dry.json as { moves: { shardId: string }[] }).moves;
@@ -100,6 +107,37 @@ describe('Citus suite: predicted load, rebalancing, daemon', { skip }, () => {
     assert.ok(afterActing.imbalance.actual <= 1.3, `busiest/mean after acting ${afterActing.imbalance.actual}`);
     const windows = await sql('SELECT count(*)::int AS n FROM adaptive_load.windows WHERE mape IS NOT NULL');
     assert.ok(windows.rows[0].n >= 2);
+  });
+
+  it('a window is written in one transaction: a concurrent reader never sees an empty or partial cost table', async () => {
+    const conn = resolveConnectionConfig({ coordinator: url });
+    const shardCount = (await sql("SELECT count(*)::int AS n FROM pg_dist_shard s JOIN pg_dist_partition p USING (logicalrelid) WHERE p.partmethod = 'h'")).rows[0].n as number;
+    let done = false;
+    const seen: string[] = [];
+    // Polls what the rebalance strategy reads (shard_cost over shard_predictions) while the monitor writes windows.
+    const reader = withClient(url, async (c) => {
+      while (!done) {
+        const r = await c.query<{ n: number; w: number }>('SELECT count(*)::int AS n, count(DISTINCT window_id)::int AS w FROM adaptive_load.shard_predictions');
+        seen.push(`${r.rows[0]!.n}/${r.rows[0]!.w}`);
+      }
+    });
+    const windows: number[] = [];
+    try {
+      await withClient(url, async (c) => {
+        for (let i = 0; i < 4; i++) {
+          await workload(200);
+          windows.push((await monitorOnce(c, conn)).windowId);
+        }
+      });
+    } finally {
+      done = true;
+      await reader;
+    }
+    assert.ok(seen.length > 10, `the reader polled ${seen.length} times`);
+    assert.deepEqual([...new Set(seen)], [`${shardCount}/1`], 'every poll saw one whole window\'s predictions');
+    const perWindow = await sql(`SELECT w.window_id::int AS w, (SELECT count(*)::int FROM adaptive_load.node_metrics m WHERE m.window_id = w.window_id) AS metrics
+                                   FROM adaptive_load.windows w WHERE w.window_id = ANY($1::bigint[])`, [windows]);
+    assert.ok(perWindow.rows.every((r) => r.metrics === 2), JSON.stringify(perWindow.rows));
   });
 
   it('tune sizes worker settings from the predicted load, applies them only with --apply, and records the undo', async () => {

@@ -1,0 +1,59 @@
+/**
+ * Every threshold the feedback loop decides by, in one place: the monitor's hotspots and actions,
+ * the advice (advice.ts), worker tuning (worker-settings.ts), the rebalancer's parameters and the
+ * report's warnings all read them from here, so "hot" means the same thing everywhere.
+ */
+
+/**
+ * A node is hot when its predicted share of the load passes its fair share (by capacity) by this
+ * factor. Below it, differences are within what one window's noise and the rebalancer's own
+ * threshold leave; above it a DBA is told (hotspot, scale-up advice, report warning) and tune
+ * treats the node as one to keep CPU for tenant queries.
+ */
+export const HOT_FACTOR = 1.25;
+
+/**
+ * Default of `monitor --rebalance --threshold`: predicted busiest/mean node load at which the
+ * monitor asks the rebalancer to act. Lower than HOT_FACTOR on purpose: moving shards is the
+ * tool's own remedy and it applies it before the imbalance is worth a DBA's attention.
+ */
+export const DEFAULT_REBALANCE_THRESHOLD = 1.1;
+
+/** Default daemon schedule (node-cron): a window every five minutes. */
+export const DEFAULT_SCHEDULE = '*/5 * * * *';
+
+/**
+ * A shard is a hotspot when it is predicted to take more than this fraction of the smallest fair
+ * node share: beyond it, no node can hold it beside much else.
+ */
+export const SHARD_HOTSPOT_FRACTION = 0.5;
+
+/**
+ * Isolating a tenant helps only if it draws at least this share of its shard's queries; else the
+ * shard stays hot after the split.
+ */
+export const TENANT_ISOLATION_MIN_SHARE = 0.5;
+
+/** Largest node capacity advice suggests recording (beyond it, scale up or add a node instead). */
+export const MAX_SUGGESTED_CAPACITY = 4;
+
+/** Live-metric thresholds a DBA would call busy; conservative so that advice is rare and worth reading. */
+export const CPU_BUSY = 0.85;
+export const DISK_BUSY = 0.8;
+export const CONNECTIONS_USED = 0.8;
+export const CACHE_HIT_LOW = 0.9;
+/** Tuples read per second below which a low cache hit ratio is noise, not a working set that does not fit. */
+export const CACHE_ADVICE_MIN_TUPLES_PER_SECOND = 1000;
+/** Statement time per core above which every node counts as busy for add-a-node advice. */
+export const CORE_UTILIZATION = 0.7;
+/** Statement time per core that add-a-node advice sizes the cluster for. */
+export const TARGET_UTILIZATION = 0.6;
+
+/**
+ * Citus rebalancer parameters for the adaptive_load strategy: a node may differ from the
+ * average by this fraction of its capacity before shards move (the strategy's default and what
+ * plans use), the least threshold a caller may ask for, and the least improvement a move must bring.
+ */
+export const REBALANCER_THRESHOLD = 0.1;
+export const REBALANCER_MINIMUM_THRESHOLD = 0.01;
+export const REBALANCER_IMPROVEMENT_THRESHOLD = 0.5;
