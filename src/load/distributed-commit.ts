@@ -5,6 +5,7 @@ import { DEADLINE_GRACE_MS, endWithoutWaiting } from '../connect/coordinator.js'
 import { withDeadline } from '../connect/deadline.js';
 import type { Queryable } from '../connect/queryable.js';
 import { quoteLiteral } from '../connect/sql.js';
+import { jobLockKeySql } from '../store/advisory-keys.js';
 import { ClusterStateError, toDatabaseError } from '../errors.js';
 import type { CopySession } from './copy-session.js';
 
@@ -25,13 +26,9 @@ import type { CopySession } from './copy-session.js';
  * (`citus_<group>_<pid>_...`) never claims.
  */
 
-/**
- * SQL for the job's advisory-lock key (bigint): 'CAL' in the top bits, the job id (< 2^40) in
- * the low 40. `$n` is the job id parameter.
- */
-export function jobLockKeySql(param: string): string {
-  return `((4407628::bigint << 40) + ${param}::bigint)`;
-}
+// Re-exported only for src/pipeline/loader.ts and src/monitor/request-runner.ts, which still import
+// it from here; once they import src/store/advisory-keys.ts directly this line goes.
+export { jobLockKeySql };
 
 export function globalTransactionIds(jobId: number, count: number): string[] {
   const token = randomBytes(4).toString('hex');

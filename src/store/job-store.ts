@@ -1,5 +1,5 @@
 import type { Queryable } from '../connect/queryable.js';
-import { jobLockKeySql } from '../load/distributed-commit.js';
+import { jobLockKeySql } from './advisory-keys.js';
 
 export interface JobStart {
   readonly table: string;
