@@ -98,10 +98,9 @@ describe('planner parity: TypeScript planner and adaptive_load.analyze_table on 
   });
 
   it('analyze_table runs on plain PostgreSQL for a table it would distribute', async () => {
-    // Its result names pg_dist_shard (the shard count of a colocation group) in a CASE branch
-    // that is never taken without Citus, but PL/pgSQL plans the whole expression, so the
-    // relation must exist. This fails until analyze_table stops naming Citus catalogs outside
-    // its `IF citus` blocks.
+    // Its result once named pg_dist_shard (the shard count of a colocation group) in a CASE
+    // branch never taken without Citus; PL/pgSQL plans the whole expression, so it failed here.
+    // Migration 1732800000000 moved that count into a function that reads it dynamically.
     const c = CASES[0]!;
     await db.query(`CREATE TABLE parity_probe (${c.ddl})`);
     try {
@@ -116,11 +115,6 @@ describe('planner parity: TypeScript planner and adaptive_load.analyze_table on 
     it(`${c.name}: ${c.why}`, async (t) => {
       await db.query(`CREATE TABLE ${c.name} (${c.ddl})`);
       try {
-        // Only so the comparison can run despite the failure the test above shows: an empty
-        // stand-in for Citus's pg_dist_shard, in this session's temporary schema (analyze_table's
-        // search_path is pg_catalog, pg_temp). Without Citus it is never read: nothing is
-        // colocated. Where Citus exists, pg_catalog's own table comes first.
-        await db.query('CREATE TEMP TABLE IF NOT EXISTS pg_dist_shard (logicalrelid regclass)');
         await db.query(`INSERT INTO ${c.name} ${c.rows}`);
         // reltuples for analyze_table's row estimate (it counts when there is none).
         await db.query(`ANALYZE ${c.name}`);
