@@ -6,6 +6,7 @@ import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js
 import { withDeadline } from '../connect/deadline.js';
 import { qualifiedName } from '../connect/sql.js';
 import { ClusterStateError, toDatabaseError } from '../errors.js';
+import { tableLockKeySql } from '../store/advisory-keys.js';
 
 /**
  * The locks a direct load holds on the coordinator, from before it reads placements until every
@@ -97,13 +98,13 @@ async function hasUniqueConstraint(client: pg.Client, table: TableInfo): Promise
 
 async function lockTableForUniqueLoads(client: pg.Client, table: TableInfo, lockMs: number): Promise<void> {
   try {
-    await client.query(`SELECT pg_advisory_xact_lock(${TABLE_LOCK_KEY_SQL})`, [table.oid]);
+    await client.query(`SELECT pg_advisory_xact_lock(${tableLockKeySql('$1')})`, [table.oid]);
   } catch (err) {
     if ((err as { code?: string }).code !== '55P03') throw toDatabaseError(err, 'coordinator');
     const holder = await client.query<{ application_name: string }>(
       `SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-          AND ((l.classid::bigint << 32) | l.objid::bigint) = ${TABLE_LOCK_KEY_SQL} LIMIT 1`, [table.oid])
+          AND ((l.classid::bigint << 32) | l.objid::bigint) = ${tableLockKeySql('$1')} LIMIT 1`, [table.oid])
       .then((r) => r.rows[0]?.application_name.replace(/ locks$/, ''), () => undefined);
     throw new ClusterStateError(`another load${holder ? ` (${holder})` : ''} is writing into ${table.schema}.${table.name}, `
       + `which has a unique key, so loads into it run one at a time: waited ${lockMs / 1000} s. Retry when it has `
@@ -111,8 +112,6 @@ async function lockTableForUniqueLoads(client: pg.Client, table: TableInfo, lock
   }
 }
 
-/** Advisory key (bigint) of the per-table load lock: 'CAT' in the top bits, the table's oid in the low 40. */
-const TABLE_LOCK_KEY_SQL = '((4407636::bigint << 40) + $1::oid::bigint)';
 
 /** Shard ids, ranges and placements: equal keys mean equal layouts. */
 function layoutKey(d: Distribution): string {

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { ConnectionConfig } from '../connect/config.js';
 import { connectCoordinator } from '../connect/coordinator.js';
-import { jobLockKeySql } from '../load/distributed-commit.js';
+import { jobLockKeySql, requestLockKeySql } from '../store/advisory-keys.js';
 import { load, type LoadOptions } from '../pipeline/loader.js';
 import { headerMode, validateLoadOptions, validateRebalanceOptions, type LoadOptionValues } from '../pipeline/options-schema.js';
 import { rebalance } from '../rebalance/rebalance.js';
@@ -90,7 +90,7 @@ export async function startRequestListener(conn: ConnectionConfig, options: Requ
           await runOne(db, conn, r, { ...options, timeoutMs }, log);
         } finally {
           current = undefined;
-          await db.query(`SELECT pg_advisory_unlock(${REQUEST_LOCK_KEY_SQL})`, [r.request_id]).catch(() => {});
+          await db.query(`SELECT pg_advisory_unlock(${requestLockKeySql('$1')})`, [r.request_id]).catch(() => {});
         }
       }
     }).catch(async (err: unknown) => {
@@ -178,8 +178,6 @@ export async function startRequestListener(conn: ConnectionConfig, options: Requ
 }
 
 /** Request ids are bigint; advisory lock keys int4. Collisions need ids 2^31 apart running at once. */
-/** Advisory key (bigint) of a claimed request: 'CAR' in the top bits, the request id (< 2^40) in the low 40. */
-const REQUEST_LOCK_KEY_SQL = '((4407634::bigint << 40) + $1::bigint)';
 
 /**
  * Claims the oldest pending request and, in the same statement, takes its advisory lock on this
@@ -199,7 +197,7 @@ async function claim(db: pg.Client, claimer: string): Promise<RequestRow | undef
       await db.query('COMMIT');
       return undefined;
     }
-    const lock = await db.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${REQUEST_LOCK_KEY_SQL}) AS ok`, [id]);
+    const lock = await db.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${requestLockKeySql('$1')}) AS ok`, [id]);
     if (!lock.rows[0]?.ok) {
       // Another request with the same lock key (ids 2^31 apart) is running: try again later.
       await db.query('ROLLBACK');
@@ -230,7 +228,7 @@ async function reclaimAbandoned(db: pg.Client, log: (m: string) => void): Promis
     const running = await db.query<{ id: string; claimed_by: string | null }>(
       "SELECT request_id::text AS id, claimed_by FROM adaptive_load.requests WHERE status = 'running' FOR UPDATE SKIP LOCKED");
     for (const row of running.rows) {
-      const free = await db.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(${REQUEST_LOCK_KEY_SQL}) AS ok`, [row.id]);
+      const free = await db.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(${requestLockKeySql('$1')}) AS ok`, [row.id]);
       if (!free.rows[0]?.ok) continue;
       await db.query(
         `UPDATE adaptive_load.requests SET status = 'failed', finished_at = now(),
