@@ -1,6 +1,7 @@
 import type { Queryable } from '../connect/queryable.js';
 import { relationsOf } from './load-snapshot.js';
 import { shares } from './load-model.js';
+import { parseQualifiedName } from '../connect/qualified-name.js';
 
 /**
  * What each shard's share of the cluster's load should be before (or besides) any history of its
@@ -84,7 +85,7 @@ async function coordinatorTimeByTable(db: Queryable, tables: readonly string[]):
   }
   // Statements name tables without their schema as often as with it.
   const byName = new Map<string, string>();
-  for (const t of tables) byName.set(t.split('.').pop()!.replace(/^"|"$/g, ''), t);
+  for (const t of tables) byName.set(parseQualifiedName(t).name, t);
   const parsed = new Map<string, string[]>();
   const time = new Map<string, number>();
   for (const r of rows) {
