@@ -115,7 +115,6 @@ export async function runLoad(file: string, flags: LoadFlags): Promise<void> {
       seed: flags.seed,
       onProgress: progress ? (p) => progress.update(p) : undefined,
       onNotice: flags.quiet || flags.json ? undefined : (m) => { progress?.clear(); process.stderr.write(`note: ${m}\n`); },
-      crashAt: process.env.CAL_TEST_CRASH_AT as 'after-prepare' | 'after-commit-record' | undefined,
     });
     progress?.stop();
     process.stdout.write(flags.json ? `${JSON.stringify(jsonSummary(summary))}\n` : textSummary(summary));

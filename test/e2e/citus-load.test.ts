@@ -5,16 +5,32 @@
  * failure at any point leaves the table unchanged; and that recovery finishes a killed load.
  * Skipped, with one line saying why, when the citus extension is not installed.
  */
+import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { citusUnavailableReason, LocalCluster, withClient } from '../../scripts/local-cluster.js';
 import { generateOrdersCsv, ORDERS_DDL } from '../../scripts/generate-orders.js';
 import { checkPlacements } from '../../scripts/verify-placements.js';
-import { runCli } from '../support/cli.js';
+import { runCli, type CliResult } from '../support/cli.js';
+
+/** Runs test/support/load-and-die.ts: a load through the library that SIGKILLs itself at `phase`. */
+function loadAndDie(coordinator: string, phase: string, table: string, file: string): Promise<Omit<CliResult, 'json'>> {
+  const script = fileURLToPath(new URL('../support/load-and-die.js', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, coordinator, phase, table, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
+  });
+}
 
 const skip = citusUnavailableReason();
 if (skip) console.log(`Citus suite skipped: ${skip}. Build Citus 13.x from source and install it into PostgreSQL 15 to run it.`);
@@ -25,7 +41,7 @@ describe('Citus suite: direct shard loading', { skip }, () => {
   let dir: string;
   const sql = async (text: string, values?: unknown[]) => withClient(url, (c) => c.query(text, values));
   const count = async (table: string) => Number((await sql(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
-  const load = (args: string[], env?: Record<string, string>) => runCli([...args, '--coordinator', url, '--json'], { env });
+  const load = (args: string[]) => runCli([...args, '--coordinator', url, '--json']);
 
   before(async () => {
     cluster = await LocalCluster.start({ workers: 2, citus: true });
@@ -273,6 +289,30 @@ describe('Citus suite: direct shard loading', { skip }, () => {
     }
   });
 
+  it('passes the documented phases in order on either path; a throwing onPhase changes nothing', async () => {
+    const { load: loadFile } = await import('../../src/pipeline/loader.js');
+    await sql('CREATE TABLE phased (account bigint NOT NULL, v int)');
+    await sql("SELECT create_distributed_table('phased', 'account', shard_count => 4)");
+    const file = join(dir, 'phased.csv');
+    writeFileSync(file, Array.from({ length: 100 }, (_, i) => `${i},${i}`).join('\n'));
+    const direct: string[] = [];
+    const summary = await loadFile({
+      table: 'phased', file, connection: { coordinator: url },
+      onPhase: (p) => {
+        direct.push(p);
+        if (p === 'commit-recorded') throw new Error('observer bug');
+      },
+    });
+    assert.deepEqual(direct, ['connected', 'recovered', 'locked', 'streamed', 'prepared', 'commit-recorded', 'committed']);
+    assert.equal(summary.path, 'direct');
+    assert.equal(summary.rows, 100);
+    assert.ok(summary.notices.some((n) => /onPhase callback failed at 'commit-recorded'/.test(n)), summary.notices.join('\n'));
+    const viaCoordinator: string[] = [];
+    await loadFile({ table: 'phased', file, connection: { coordinator: url }, viaCoordinator: true, onPhase: (p) => viaCoordinator.push(p) });
+    assert.deepEqual(viaCoordinator, ['connected', 'recovered', 'locked', 'streamed', 'committed']);
+    assert.equal(await count('phased'), 200);
+  });
+
   it('recovery rolls back a load killed after PREPARE, and commits one killed after the commit record', async () => {
     await sql('CREATE TABLE ledger (account bigint NOT NULL, v int)');
     await sql("SELECT create_distributed_table('ledger', 'account', shard_count => 4)");
@@ -284,7 +324,8 @@ describe('Citus suite: direct shard loading', { skip }, () => {
       return n;
     };
 
-    const killed = await load(['--table', 'ledger', file], { CAL_TEST_CRASH_AT: 'after-prepare' });
+    // The commit step's phases: 'prepared' is after every PREPARE, 'commit-recorded' after the commit record.
+    const killed = await loadAndDie(url, 'prepared', 'ledger', file);
     assert.equal(killed.signal, 'SIGKILL');
     assert.ok(await prepared() > 0, 'prepared transactions should be left behind');
     assert.equal(await count('ledger'), 0);
@@ -294,7 +335,7 @@ describe('Citus suite: direct shard loading', { skip }, () => {
     assert.equal(await prepared(), 0);
     assert.equal(await count('ledger'), 0);
 
-    const killed2 = await load(['--table', 'ledger', file], { CAL_TEST_CRASH_AT: 'after-commit-record' });
+    const killed2 = await loadAndDie(url, 'commit-recorded', 'ledger', file);
     assert.equal(killed2.signal, 'SIGKILL');
     assert.equal(await count('ledger'), 0, 'nothing is visible before COMMIT PREPARED');
     // The next load recovers automatically: the killed load's rows become visible, then its own.

@@ -1,0 +1,106 @@
+/**
+ * The last step of a load: making its rows visible, on either path.
+ *
+ * Direct path: the two-phase commit of distributed-commit.ts (PREPARE everywhere, the commit
+ * record, COMMIT PREPARED everywhere), plus what to do when the commit record's COMMIT gets no
+ * answer. Once every PREPARE succeeded only the record decides; this module never rolls back a
+ * prepared transaction whose record may exist.
+ *
+ * Coordinator path: one transaction; the job record commits with the rows.
+ */
+import type pg from 'pg';
+import type { ConnectionConfig } from '../connect/config.js';
+import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js';
+import { destroyConnection } from '../connect/deadline.js';
+import { AdaptiveLoadError, toDatabaseError, type DatabaseError } from '../errors.js';
+import { recordCommittedJob, type JobResult } from '../store/job-store.js';
+import type { CopySession } from './copy-session.js';
+import { commitPreparedAll, decide, globalTransactionIds, jobLockKeySql, prepareAll } from './distributed-commit.js';
+import type { LoadPhase } from './load-events.js';
+
+/** The commit record's transaction may or may not have committed; recovery will tell. */
+export class CommitOutcomeUnknownError extends AdaptiveLoadError {}
+
+/** Nodes where COMMIT PREPARED did not go through (recovery finishes them). */
+export type UnfinishedCommits = { node: string; error: string }[];
+
+export interface DistributedCommit {
+  /** The job's session: it holds the job's lock, and the commit record is written on it. */
+  readonly coordinator: pg.Client;
+  /** For a fresh coordinator session when the old one's COMMIT got no answer. */
+  readonly conn: ConnectionConfig;
+  readonly jobId: number;
+  readonly onPhase: (phase: LoadPhase) => void;
+}
+
+/**
+ * Prepares every session's transaction, writes the commit record, and commits them. Throws
+ * (after rolling back) when the record was not written; returns the nodes left to recovery.
+ */
+export async function commitDistributed(c: DistributedCommit, sessions: CopySession[], result: JobResult): Promise<UnfinishedCommits> {
+  const gids = globalTransactionIds(c.jobId, sessions.length);
+  await prepareAll(sessions, gids);
+  c.onPhase('prepared');
+  let commitSent = false;
+  try {
+    await c.coordinator.query('BEGIN');
+    await recordCommittedJob(c.coordinator, c.jobId, result, gids);
+    commitSent = true;
+    await c.coordinator.query('COMMIT');
+  } catch (err) {
+    const dbErr = toDatabaseError(err, 'coordinator', 'writing the commit record failed');
+    // A server's answer (an error) to COMMIT, or a failure before it was sent, means no record.
+    // Without an answer to COMMIT the record may exist: only the record decides from here.
+    const unknown = commitSent && !(dbErr.sqlState && !/^(08|57P)/.test(dbErr.sqlState));
+    if (unknown) return settleUnknownOutcome(c, sessions, dbErr);
+    await c.coordinator.query('ROLLBACK').catch(() => {});
+    await Promise.all(sessions.map((s) => s.abort()));
+    throw dbErr;
+  }
+  c.onPhase('commit-recorded');
+  const outcome = await commitPreparedAll(sessions);
+  return outcome.unfinished;
+}
+
+/**
+ * The COMMIT of the commit record got no answer. The prepared transactions are no longer ours
+ * to roll back; a fresh coordinator session asks the record, after taking the job's lock (held
+ * by the old session's backend until it has ended, with its transaction). Failing that, they
+ * are left to recovery, which applies the same rule.
+ */
+async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[], cause: DatabaseError): Promise<UnfinishedCommits> {
+  for (const s of sessions) s.leavePreparedToRecovery();
+  // The old session's backend holds the job's lock until it exits; make it exit.
+  destroyConnection(c.coordinator);
+  let decision: Awaited<ReturnType<typeof decide>> | undefined;
+  try {
+    const fresh = await connectCoordinator(c.conn, `citus-adaptive-load job ${c.jobId} settle`, c.conn.timeouts);
+    try {
+      await fresh.query(`SELECT pg_advisory_lock(${jobLockKeySql('$1')})`, [c.jobId]);
+      decision = await decide(fresh, c.jobId);
+    } finally {
+      endWithoutWaiting(fresh);
+    }
+  } catch {
+    decision = undefined;
+  }
+  if (decision === 'commit') {
+    c.onPhase('commit-recorded');
+    const outcome = await commitPreparedAll(sessions);
+    return outcome.unfinished;
+  }
+  if (decision === 'rollback') {
+    for (const s of sessions) s.reclaimPrepared();
+    await Promise.all(sessions.map((s) => s.abort()));
+    throw new AdaptiveLoadError(`${cause.message}; the commit record was not written, so the load was rolled back`, { cause });
+  }
+  throw new CommitOutcomeUnknownError(`${cause.message}. The prepared transactions are kept: the commit record decides, `
+    + 'and nothing else may. Run citus-adaptive-load recover (the daemon and the next load do it too) to finish them', { cause });
+}
+
+/** The coordinator path: the job record commits in the same transaction as the rows. */
+export async function commitOnCoordinator(session: CopySession, jobId: number, result: JobResult): Promise<UnfinishedCommits> {
+  await recordCommittedJob(session, jobId, result, undefined);
+  await session.run('COMMIT');
+  return [];
+}

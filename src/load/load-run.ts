@@ -1,0 +1,378 @@
+/**
+ * One execution of a load, once the orchestrator (pipeline/loader.ts) has decided everything:
+ * the table, its layout, the path, the input columns, the job. A LoadRun only moves rows: it
+ * opens the COPY sessions, streams the input through the routing sink into the writer pool,
+ * and commits (two-phase on the direct path). It plans nothing and records nothing beyond the
+ * job's outcome, which commits with the rows.
+ *
+ * On failure everything it opened is aborted and closed before the error leaves execute();
+ * prepared transactions whose commit record may exist are left to recovery, never rolled back.
+ */
+import { performance } from 'node:perf_hooks';
+import type pg from 'pg';
+import type { ColumnInfo, Distribution, ShardInfo, TableInfo } from '../catalog/catalog.js';
+import type { ConnectionConfig } from '../connect/config.js';
+import { qualifiedName, quoteIdent, quoteLiteral } from '../connect/sql.js';
+import { BadInputError, InputFileError, toDatabaseError } from '../errors.js';
+import { copyOptionsSql, type CopyFormat } from '../input/copy-format.js';
+import type { InputSource } from '../input/input-source.js';
+import type { OpenedInput } from '../input/open-input.js';
+import { decodeField, FIELD_IS_NULL, FIELD_NEEDS_DECODE, RowScanner, type RowSink } from '../input/row-scanner.js';
+import { FastRouter, fastPathSupports } from '../routing/fast-router.js';
+import { ServerResolver } from '../routing/server-resolver.js';
+import { ShardRouter } from '../routing/shard-router.js';
+import { UNSURE, valueHasherFor, type ValueHasher } from '../routing/value-hasher.js';
+import type { JobResult } from '../store/job-store.js';
+import { trace } from '../trace.js';
+import { commitDistributed, commitOnCoordinator, type UnfinishedCommits } from './commit.js';
+import { copyFailure, CopySession, type InputSettings } from './copy-session.js';
+import { checkPreparedTransactions } from './distributed-commit.js';
+import type { LoadPhase, LoadProgress } from './load-events.js';
+import type { Rejects } from './rejects.js';
+import { HeaderSkipper, RoutingSink } from './routing-sink.js';
+import { WriterPool, type CopyTarget } from './writer-pool.js';
+
+/** Knobs of the data movement; every one has a default. */
+export interface LoadTuning {
+  /** COPY connections per worker on average; nodes that will receive more rows get more. Default 4. */
+  connectionsPerNode?: number;
+  /** Bytes per COPY batch. Default 1 MiB (smaller when there are very many shards). */
+  batchBytes?: number;
+  /** Bytes allowed queued or in flight to the workers before reading pauses. Default 32 MiB. */
+  maxInflightBytes?: number;
+  /**
+   * A row longer than this many bytes fails the load at once, naming the line it starts on (an
+   * unclosed quote otherwise makes the rest of the file one row). Default 64 MiB
+   * (DEFAULT_MAX_ROW_BYTES); PostgreSQL itself allows up to 1 GB.
+   */
+  maxRowBytes?: number;
+  /** Route simple rows with the WebAssembly kernel (default true); false: the JavaScript scanner only. */
+  fastPath?: boolean;
+}
+
+export interface LoadRunOptions {
+  /** The job's coordinator session: it holds the job's lock, and the commit record is written on it. */
+  coordinator: pg.Client;
+  connection: ConnectionConfig;
+  jobId: number;
+  table: TableInfo;
+  /** The layout rows are routed by; on the direct path, the one read under the shard locks. */
+  distribution: Distribution;
+  /** 'direct': COPY into the shard placements, two-phase commit. 'coordinator': Citus's own COPY. */
+  path: 'direct' | 'coordinator';
+  /**
+   * Coordinator path only: the input goes into one COPY unsplit, because its encoding's multibyte
+   * characters may contain ASCII bytes and only PostgreSQL, converting it, can find its rows.
+   */
+  unsplit?: boolean;
+  /** The table columns the input's fields hold, in order. */
+  columns: ColumnInfo[];
+  format: CopyFormat;
+  source: InputSource;
+  /** The coordinator's input-parsing settings (DateStyle...), set on every COPY session. */
+  settings: InputSettings;
+  rejects: Rejects;
+  tuning?: LoadTuning;
+  onProgress?: (p: LoadProgress) => void;
+  /** Called for 'streamed', 'prepared', 'commit-recorded', 'committed'; must not throw. */
+  onPhase?: (phase: LoadPhase) => void;
+}
+
+/** The figures of one run, for the summary. */
+export interface LoadRunResult {
+  rows: number;
+  seconds: number;
+  nodes: { node: string; rows: number; bytes: number; connections: number }[];
+  unfinished: UnfinishedCommits;
+  /** Rows the WebAssembly router took (the rest went through the JavaScript scanner). */
+  fastPathRows: number;
+  /** Rows whose shard PostgreSQL decided. */
+  serverResolvedRows: number;
+}
+
+const DEFAULT_BATCH = 1024 * 1024;
+const DEFAULT_INFLIGHT = 32 * 1024 * 1024;
+/** Unsure rows are resolved this many at a time (one query). */
+const RESOLVE_BATCH = 1000;
+const SHARE_SAMPLE_BYTES = 64 * 1024;
+
+export class LoadRun {
+  private readonly o: LoadRunOptions;
+  private readonly targets: CopyTarget[];
+  private readonly router: ShardRouter | undefined;
+  private readonly hasher: ValueHasher | undefined;
+  private readonly fast: FastRouter | undefined;
+  private readonly sink: RoutingSink;
+  private readonly fieldIndex: number;
+  /** `COPY relation (columns) FROM STDIN WITH (format options, extra)` for this input. */
+  private readonly copyInto: (relation: string, extraOptions?: string) => string;
+  private readonly onPhase: (phase: LoadPhase) => void;
+  private pool!: WriterPool;
+  private resolver: ServerResolver | undefined;
+
+  constructor(options: LoadRunOptions) {
+    this.o = options;
+    const { format, table, distribution: dist, columns } = options;
+    this.onPhase = options.onPhase ?? (() => {});
+    const colList = columns.map((c) => quoteIdent(c.name)).join(', ');
+    const withOpts = copyOptionsSql(format, quoteLiteral) + (format.encoding !== 'UTF8' ? `, ENCODING ${quoteLiteral(format.encoding)}` : '');
+    this.copyInto = (relation, extraOptions = '') => `COPY ${relation} (${colList}) FROM STDIN WITH (${withOpts}${extraOptions})`;
+    const distColumn = dist.kind === 'hash' ? dist.column : undefined;
+    this.fieldIndex = distColumn ? columns.findIndex((c) => c.name === distColumn) : -1;
+    if (options.path === 'direct') {
+      this.targets = dist.shards.map((s: ShardInfo, index) => ({
+        index,
+        label: `shard ${s.shardId}`,
+        shardId: s.shardId,
+        copySql: this.copyInto(s.qualifiedName),
+        nodes: s.placements.map((p) => `${p.host}:${p.port}`),
+      }));
+      if (dist.kind === 'hash') {
+        this.router = new ShardRouter(dist.shards);
+        const col = columns[this.fieldIndex]!;
+        this.hasher = valueHasherFor({ typeName: col.typeName, maxChars: col.maxChars });
+      }
+    } else {
+      this.targets = [{
+        index: 0,
+        label: `${table.schema}.${table.name}`,
+        shardId: undefined,
+        copySql: this.copyInto(qualifiedName(table.schema, table.name)),
+        nodes: ['coordinator'],
+      }];
+    }
+    const requested = options.tuning?.batchBytes ?? DEFAULT_BATCH;
+    // Bound the memory held in partly filled batches when there are very many shards.
+    const batchBytes = Math.max(16 * 1024, Math.min(requested, Math.floor((32 * 1024 * 1024) / this.targets.length)));
+    this.sink = new RoutingSink({
+      targets: this.targets, router: this.router, hasher: this.hasher, distColumn, format, rejects: options.rejects, batchBytes,
+    });
+    const key = this.router ? columns[this.fieldIndex]! : undefined;
+    if (key && dist.kind === 'hash' && options.tuning?.fastPath !== false && fastPathSupports(key.typeName)) {
+      this.fast = new FastRouter({
+        format, fieldIndex: this.fieldIndex, expectedFields: columns.length, typeName: key.typeName, maxChars: key.maxChars,
+        shards: dist.shards, maxStagingBytes: batchBytes,
+      }, this.sink);
+    }
+  }
+
+  /**
+   * Streams the input (its head already read) into the table and commits. `startedAt` is when
+   * the whole load started, so the figures include connecting and planning.
+   */
+  async execute(input: OpenedInput, header: boolean, startedAt: number = performance.now()): Promise<LoadRunResult> {
+    trace('load prepared');
+    const shares = this.nodeRowShares(input.head, header);
+    trace('node shares');
+    const sessions = await this.openSessions(shares);
+    trace('worker sessions open');
+    const all = [...sessions.values()].flat();
+    try {
+      this.pool = new WriterPool(sessions, this.targets.length, this.o.source.name, this.o.rejects);
+      if (this.router) {
+        this.resolver = new ServerResolver(this.o.coordinator, this.o.table.oid,
+          new Map(this.targets.map((t) => [t.shardId!, t.index])));
+      }
+      this.sink.attach(this.pool, this.resolver);
+      const unsplit = this.o.path === 'coordinator' && this.o.unsplit === true;
+      const bytesRead = unsplit ? await this.streamWhole(all[0]!, input, header) : await this.stream(input, header);
+      trace('input streamed');
+      this.onPhase('streamed');
+      const rows = this.pool.targetRows.reduce((a, b) => a + b, 0);
+      const seconds = (performance.now() - startedAt) / 1000;
+      const nodes = [...this.pool.nodeStats].map(([node, s]) => ({ node, rows: s.rows, bytes: s.bytes, connections: sessions.get(node)?.length ?? 0 }));
+      const result: JobResult = {
+        rows, rejected: this.o.rejects.count, bytes: bytesRead, seconds, nodes,
+        shards: this.targets.map((t) => ({ target: t.label, shardId: t.shardId, nodes: t.nodes, rows: this.pool.targetRows[t.index]! })),
+      };
+      const unfinished = this.o.path === 'direct'
+        ? await commitDistributed({ coordinator: this.o.coordinator, conn: this.o.connection, jobId: this.o.jobId, onPhase: this.onPhase }, all, result)
+        : await commitOnCoordinator(all[0]!, this.o.jobId, result);
+      trace('committed');
+      this.onPhase('committed');
+      return {
+        rows, seconds, nodes, unfinished,
+        fastPathRows: this.fast?.rowsTotal ?? 0,
+        serverResolvedRows: this.resolver?.resolved ?? 0,
+      };
+    } catch (err) {
+      await Promise.all(all.map((s) => s.abort()));
+      throw err;
+    } finally {
+      input.close();
+      for (const s of all) s.close();
+      trace('worker sessions closed');
+    }
+  }
+
+  /**
+   * Where the rows will go, per node: the first 64 KiB of the input routed without copying (a
+   * sorted file would mislead it, so it is blended half and half with each node's share of shards).
+   * A thousand rows or so say enough, and this runs before the code is warm.
+   */
+  private nodeRowShares(head: Buffer, header: boolean): Map<string, number> | undefined {
+    if (!this.router || this.o.path !== 'direct') return undefined;
+    const perTarget = new Float64Array(this.targets.length);
+    const hasher = this.hasher!;
+    const router = this.router;
+    const format = this.o.format;
+    let skip = header;
+    const counter: RowSink = {
+      row(buf, _rs, _ce, _re, fs, fe, flags) {
+        if (skip) { skip = false; return; }
+        if ((flags & FIELD_IS_NULL) !== 0) return;
+        const v = (flags & FIELD_NEEDS_DECODE) !== 0 ? decodeField(buf, fs, fe, format)! : undefined;
+        const h = v ? hasher.hash(v, 0, v.length) : hasher.hash(buf, fs, fe);
+        if (h !== UNSURE) perTarget[router.shardIndexFor(h)]!++;
+      },
+      badRow() { skip = false; },
+    };
+    new RowScanner(format, this.fieldIndex, this.o.columns.length).push(head.subarray(0, SHARE_SAMPLE_BYTES), counter);
+    const rows = perTarget.reduce((a, b) => a + b, 0);
+    const byNode = new Map<string, number>();
+    for (const t of this.targets) {
+      const fromHead = rows > 0 ? perTarget[t.index]! / rows : 0;
+      const fromShards = 1 / this.targets.length;
+      for (const node of t.nodes) byNode.set(node, (byNode.get(node) ?? 0) + 0.5 * (rows > 0 ? fromHead : fromShards) + 0.5 * fromShards);
+    }
+    return byNode;
+  }
+
+  private async openSessions(rowShares?: Map<string, number>): Promise<Map<string, CopySession[]>> {
+    const { path, connection: conn } = this.o;
+    const perNode = new Map<string, { config: pg.ClientConfig; targets: number }>();
+    if (path === 'direct') {
+      for (const s of this.o.distribution.shards) {
+        for (const p of s.placements) {
+          const label = `${p.host}:${p.port}`;
+          const entry = perNode.get(label) ?? { config: conn.workerConfig({ host: p.host, port: p.port }), targets: 0 };
+          entry.targets++;
+          perNode.set(label, entry);
+        }
+      }
+    } else {
+      perNode.set('coordinator', { config: conn.coordinator, targets: 1 });
+    }
+    const max = this.o.tuning?.connectionsPerNode ?? 4;
+    const sessions = new Map<string, CopySession[]>();
+    // Every node's opening is awaited, failed or not (each is bounded by the timeouts): a session
+    // that finished opening after a failure was handled would stay idle in its transaction.
+    const outcomes = await Promise.allSettled([...perNode].map(async ([node, { config, targets }]) => {
+      // Nodes that will receive more rows get proportionally more of the connections.
+      const share = rowShares?.get(node);
+      const proportional = share === undefined ? max : Math.round(max * perNode.size * share);
+      const count = path === 'direct' ? Math.max(1, Math.min(proportional, targets, max * 2)) : 1;
+      const list: CopySession[] = [];
+      sessions.set(node, list);
+      // The node's connections open together: each costs a round trip or three (auth, settings).
+      const opened = await Promise.allSettled(Array.from({ length: count }, async () => {
+        const s = await CopySession.open(config, node, this.o.settings, `citus-adaptive-load job ${this.o.jobId}`, conn.timeouts);
+        list.push(s);
+        return s;
+      }));
+      const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) throw failed.reason;
+      await Promise.all([
+        ...(path === 'direct' ? [checkPreparedTransactions(list[0]!, node, count)] : []),
+        ...list.map((s) => s.begin()),
+      ]);
+    }));
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) {
+      const all = [...sessions.values()].flat();
+      await Promise.all(all.map(async (s) => { await s.abort(); s.close(); }));
+      throw failed.reason;
+    }
+    return sessions;
+  }
+
+  /** Reads the input to the end, routing rows into batches; returns the bytes read. */
+  private async stream(input: OpenedInput, header: boolean): Promise<number> {
+    const { source, onProgress: progress } = this.o;
+    const sink = this.sink;
+    const scanner = new RowScanner(this.o.format, Math.max(0, this.fieldIndex), this.o.columns.length,
+      { maxRowBytes: this.o.tuning?.maxRowBytes, source: source.name });
+    scanner.bulk = this.fast;
+    const limit = this.o.tuning?.maxInflightBytes ?? DEFAULT_INFLIGHT;
+    let bytesRead = 0;
+    let skipHeader = header;
+    let lastProgress = 0;
+    const feed = async (chunk: Buffer) => {
+      bytesRead += chunk.length;
+      if (skipHeader) {
+        skipHeader = false;
+        scanner.push(chunk, new HeaderSkipper(sink));
+      } else {
+        scanner.push(chunk, sink);
+      }
+      sink.terminator = scanner.lineTerminator;
+      sink.throwPending();
+      if (sink.unresolved >= RESOLVE_BATCH) await sink.flushResolver();
+      if (this.pool.bytesInFlight > limit) await this.pool.waitForRoom(limit);
+      if (progress) {
+        const now = performance.now();
+        if (now - lastProgress > 200) {
+          lastProgress = now;
+          progress({ bytesRead: source.compressed ? 0 : bytesRead, totalBytes: source.compressed ? undefined : source.size, rows: sink.rowsRouted });
+        }
+      }
+    };
+    await feed(input.head);
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await input.rest.next();
+      } catch (err) {
+        throw new InputFileError(`${source.name}: read failed after ${bytesRead} bytes (${(err as Error).message})`, { cause: err });
+      }
+      if (next.done || scanner.ended) break;
+      await feed(next.value);
+    }
+    scanner.end(sink);
+    sink.throwPending();
+    if (sink.rowsRouted === 0 && scanner.rows === 0 && !header) {
+      throw new InputFileError(`${source.name} holds no rows`);
+    }
+    await sink.flushResolver();
+    sink.dispatchAll();
+    await this.pool.drain();
+    progress?.({ bytesRead, totalBytes: source.compressed ? undefined : source.size, rows: sink.rowsRouted });
+    return bytesRead;
+  }
+
+  /**
+   * Input whose multibyte characters may contain ASCII bytes goes into one coordinator COPY,
+   * unsplit: only PostgreSQL, converting it first, can find its rows and fields. Its line
+   * numbers are the file's (the header counts as line 1), so errors still name the line.
+   */
+  private async streamWhole(session: CopySession, input: OpenedInput, header: boolean): Promise<number> {
+    const copySql = this.copyInto(qualifiedName(this.o.table.schema, this.o.table.name), header ? ', HEADER true' : '');
+    let bytes = 0;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      bytes += input.head.length;
+      yield input.head;
+      for (;;) {
+        const next = await input.rest.next();
+        if (next.done) return;
+        bytes += next.value.length;
+        yield Buffer.from(next.value); // read buffers are reused; the socket may still hold this one
+      }
+    }
+    let rows: number;
+    try {
+      rows = await session.copyWhole(copySql, chunks());
+    } catch (err) {
+      const failure = copyFailure(err);
+      const pgErr = toDatabaseError(err, session.node);
+      if (failure.copyLine === undefined) throw pgErr;
+      throw new BadInputError({ file: this.o.source.name, line: failure.copyLine, column: failure.column },
+        pgErr.message.replace(/ \[node [^\]]+\]$/, ''), { cause: pgErr });
+    }
+    this.pool.targetRows[0] = rows;
+    const stats = this.pool.nodeStats.get(session.node)!;
+    stats.rows = rows;
+    stats.bytes = bytes;
+    this.sink.rowsRouted = rows;
+    return bytes;
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The planning step of a load: a table that is missing or not distributed yet gets a sharding
+ * profile (planned from the input, or read from --profile) and is laid out by it; an existing
+ * distributed table only gets advice, at most once a day per table, when a fresh profile would
+ * lay it out differently. The planner (SQL parser, schema validator) is imported only when a
+ * plan is needed: most loads go into existing tables and should not pay for loading it.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import type pg from 'pg';
+import type { Distribution, TableInfo } from '../catalog/catalog.js';
+import { InvalidConfigurationError } from '../errors.js';
+import type { CopyFormat } from '../input/copy-format.js';
+import type { InputSource } from '../input/input-source.js';
+import type { PlanOptions } from '../plan/analyze.js';
+import type { ShardingProfile } from '../plan/sharding-profile.js';
+import type { LoadOptions } from './loader.js';
+
+/** The load options planning reads. */
+export type ProfileStepOptions = Pick<LoadOptions, 'table' | 'distributionColumn' | 'shardCount' | 'keepKeys' | 'sampleRows'
+  | 'seed' | 'header' | 'profileFile' | 'saveProfile' | 'recheckLayout'>;
+
+/** How long a stored comparison of an existing layout with a fresh profile is reused. */
+const LAYOUT_ADVICE_HOURS = 24;
+
+function planOptions(options: ProfileStepOptions): PlanOptions {
+  return {
+    table: options.table,
+    ...(options.distributionColumn ? { distributionColumn: options.distributionColumn } : {}),
+    ...(options.shardCount ? { shardCount: options.shardCount } : {}),
+    ...(options.keepKeys ? { keepKeys: true } : {}),
+    ...(options.sampleRows ? { rows: options.sampleRows } : {}),
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    header: options.header ?? 'auto',
+  };
+}
+
+/** The profile from --profile, else one planned from a sample of the input (saved when asked). */
+export async function profileFor(db: pg.Client, source: InputSource, format: CopyFormat, options: ProfileStepOptions): Promise<ShardingProfile> {
+  if (options.profileFile) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(options.profileFile, 'utf8'));
+    } catch (err) {
+      throw new InvalidConfigurationError(`cannot read profile ${options.profileFile}: ${(err as Error).message}`, { cause: err });
+    }
+    const { validateProfile } = await import('../plan/sharding-profile.js');
+    return validateProfile(raw, options.profileFile);
+  }
+  const { planForInput } = await import('../plan/analyze.js');
+  const plan = await planForInput(db, source, format, planOptions(options));
+  if (options.saveProfile) writeFileSync(options.saveProfile, `${JSON.stringify(plan.profile, null, 2)}\n`);
+  return plan.profile;
+}
+
+export interface AppliedProfile {
+  profile: ShardingProfile;
+  /** The stored profile's id, for the job record. */
+  profileId: number;
+}
+
+/**
+ * Plans (or reads) a profile and lays the table out by it: creates it when `tableExists` is
+ * false (`onCreated` is called as soon as it exists, so a failure after can drop it), or
+ * distributes the existing local table. Says what was decided through `notice`.
+ */
+export async function planAndApply(db: pg.Client, source: InputSource, format: CopyFormat, options: ProfileStepOptions,
+  tableExists: boolean, onCreated: () => void, notice: (message: string) => void): Promise<AppliedProfile> {
+  const profile = await profileFor(db, source, format, options);
+  const { applyProfile } = await import('../plan/apply.js');
+  const { storeProfile } = await import('../store/profile-store.js');
+  const applied = await applyProfile(db, profile, tableExists, onCreated);
+  const profileId = await storeProfile(db, profile, true, applied.statements);
+  notice(describeProfile(profile));
+  for (const n of applied.notes) notice(n);
+  return { profile, profileId };
+}
+
+/** Says when a fresh profile would lay out an existing distributed table differently. */
+export async function layoutAdvice(db: pg.Client, table: TableInfo, dist: Distribution, source: InputSource, format: CopyFormat,
+  options: ProfileStepOptions): Promise<string | undefined> {
+  const name = `${table.schema}.${table.name}`;
+  let profile: ShardingProfile | undefined;
+  if (!options.recheckLayout) {
+    const stored = await db.query<{ profile: ShardingProfile }>(
+      `SELECT profile FROM adaptive_load.profiles WHERE table_name IN ($1, $2) AND created_at > now() - make_interval(hours => $3)
+        ORDER BY created_at DESC LIMIT 1`, [name, table.name, LAYOUT_ADVICE_HOURS]);
+    profile = stored.rows[0]?.profile;
+  }
+  if (!profile) {
+    const { planForInput } = await import('../plan/analyze.js');
+    const { storeProfile } = await import('../store/profile-store.js');
+    profile = (await planForInput(db, source, format, planOptions(options))).profile;
+    await storeProfile(db, profile, false, []);
+  }
+  if (profile.distributionColumn === dist.column) return undefined;
+  return `${name} is distributed by ${dist.column}; loading into that layout, though the profile would choose `
+    + `${profile.kind === 'reference' ? 'a reference table' : profile.distributionColumn} (${profile.reasons[0]})`;
+}
+
+/** One line a user can read: what the profile decided. */
+export function describeProfile(p: ShardingProfile): string {
+  if (p.kind === 'reference') return `created ${p.table} as a reference table: ${p.reasons[0]}`;
+  const parts = [`distributed ${p.table} by ${p.distributionColumn} into ${p.shards.length || p.shardCount} shards`];
+  if (p.colocateWith) parts.push(`colocated with ${p.colocateWith}`);
+  if (p.isolate.length) parts.push(`tenant(s) ${p.isolate.join(', ')} isolated`);
+  if (p.splitPoints.length) parts.push(`${p.splitPoints.length} shard(s) split`);
+  return `${parts.join(', ')} (${p.reasons.slice(1, 3).join('; ')})`;
+}
