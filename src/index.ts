@@ -18,7 +18,7 @@ import { analyzeInput, planForInput, type InputAnalysis, type PlanResult } from 
 import type { SampleOptions } from './plan/file-sampler.js';
 import { migrate as migrateSchema } from './store/migrate.js';
 import type { RecoveryResult } from './load/distributed-commit.js';
-import { recoverAll } from './pipeline/loader.js';
+import { recoverAll } from './load/recovery.js';
 import { monitorOnce, type MonitorOptions, type MonitorResult } from './monitor/monitor.js';
 import { collectReport, type ReportData } from './report/report-data.js';
 import { renderHtml } from './report/render-html.js';

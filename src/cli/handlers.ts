@@ -4,7 +4,8 @@ import { resolveConnectionConfig, type ConnectionInput } from '../connect/config
 import { parseQualifiedName } from '../connect/qualified-name.js';
 import { AdaptiveLoadError, BadInputError, InvalidConfigurationError, toDatabaseError } from '../errors.js';
 import { parseColumnList } from '../input/columns.js';
-import { load, recoverAll, type LoadSummary } from '../pipeline/loader.js';
+import { load, type LoadSummary } from '../pipeline/loader.js';
+import { recoverAll } from '../load/recovery.js';
 import { migrate } from '../store/migrate.js';
 import type { ProgressDisplay } from './progress.js';
 

@@ -7,6 +7,11 @@ import { BadInputError, InputFileError } from '../errors.js';
  * the first row fixes the line-ending style, `\.` alone ends the data) and locates one field,
  * the distribution column, without parsing or copying the others. The row's bytes are handed
  * on unchanged, so the worker's COPY sees exactly what this scanner saw.
+ *
+ * Longer than the other modules on purpose: it is one state machine (csv and text, resumable
+ * across chunks in linear time, with PostgreSQL's error cases) whose states only make sense
+ * read together, on the loader's per-row hot path; test/input/row-scanner.test.ts holds it to
+ * PostgreSQL's own COPY.
  */
 
 /** The distribution field contains quotes (csv) or backslashes (text): decode it before use. */

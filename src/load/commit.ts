@@ -15,7 +15,8 @@ import { destroyConnection } from '../connect/deadline.js';
 import { AdaptiveLoadError, toDatabaseError, type DatabaseError } from '../errors.js';
 import { recordCommittedJob, type JobResult } from '../store/job-store.js';
 import type { CopySession } from './copy-session.js';
-import { commitPreparedAll, decide, globalTransactionIds, jobLockKeySql, prepareAll } from './distributed-commit.js';
+import { commitPreparedAll, decide, globalTransactionIds, prepareAll } from './distributed-commit.js';
+import { jobLockKeySql } from '../store/advisory-keys.js';
 import type { LoadPhase } from './load-events.js';
 
 /** The commit record's transaction may or may not have committed; recovery will tell. */

@@ -26,10 +26,6 @@ import type { CopySession } from './copy-session.js';
  * (`citus_<group>_<pid>_...`) never claims.
  */
 
-// Re-exported only for src/pipeline/loader.ts and src/monitor/request-runner.ts, which still import
-// it from here; once they import src/store/advisory-keys.ts directly this line goes.
-export { jobLockKeySql };
-
 export function globalTransactionIds(jobId: number, count: number): string[] {
   const token = randomBytes(4).toString('hex');
   return Array.from({ length: count }, (_, i) => `cal_${jobId}_${token}_${i}`);

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { ConnectionConfig } from '../connect/config.js';
 import { connectCoordinator } from '../connect/coordinator.js';
 import { InvalidConfigurationError } from '../errors.js';
-import { recoverAll } from '../pipeline/loader.js';
+import { recoverAll } from '../load/recovery.js';
 import type { RecoveryResult } from '../load/distributed-commit.js';
 import { DEFAULT_SCHEDULE } from '../rebalance/policy.js';
 import { monitorOnce, type MonitorOptions, type MonitorResult } from './monitor.js';

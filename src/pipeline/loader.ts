@@ -13,7 +13,7 @@ import { citusVersion, findTable, readDistribution, readTable } from '../catalog
 import { resolveConnectionConfig, type ConnectionConfig, type ConnectionInput } from '../connect/config.js';
 import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js';
 import { InputFileError, InvalidConfigurationError } from '../errors.js';
-import { firstLine, resolveInputColumns, type HeaderMode } from '../input/columns.js';
+import { firstLine, resolveInputColumns } from '../input/columns.js';
 import { resolveCopyFormat, type CopyFormatInput } from '../input/copy-format.js';
 import { inputSource } from '../input/input-source.js';
 import { openInput, seekable } from '../input/open-input.js';
@@ -30,7 +30,7 @@ import { createLockedJob, recordFailedJob } from '../store/job-store.js';
 import { migrate } from '../store/migrate.js';
 import { trace } from '../trace.js';
 import { chooseLoadPath, embedsAscii } from './load-path.js';
-import { layoutAdvice, planAndApply } from './profile-step.js';
+import { layoutAdvice, planAndApply, type ProfileStepOptions } from './profile-step.js';
 
 // Callers import these from here, the library's entry point for loading.
 export { CommitOutcomeUnknownError } from '../load/commit.js';
@@ -39,33 +39,14 @@ export type { LoadTuning } from '../load/load-run.js';
 export { recoverAll } from '../load/recovery.js';
 export { describeProfile } from './profile-step.js';
 
-export interface LoadOptions extends CopyFormatInput, LoadTuning {
-  /** Target table, optionally schema-qualified. */
-  table: string;
+export interface LoadOptions extends CopyFormatInput, LoadTuning, ProfileStepOptions {
   /** Input path, `-` for stdin; `.gz` is decompressed. */
   file: string;
   connection?: ConnectionInput;
   /** An already resolved connection config (the daemon's); takes precedence over `connection`. */
   resolvedConnection?: ConnectionConfig;
-  /** Whether line 1 is a header. Default 'auto': a header when it names the table's columns. */
-  header?: HeaderMode;
   /** The table columns the input's fields hold, in order. Default: the header's, or all columns. */
   columns?: string[];
-  /** Distribute a missing or local table by this column (the profile decides the rest). */
-  distributionColumn?: string;
-  /** Shard count when distributing. Default: the profile's (citus.shard_count, more for big inputs). */
-  shardCount?: number;
-  /** Use this sharding profile (JSON file) instead of planning one. */
-  profileFile?: string;
-  /** Write the planned profile to this file. */
-  saveProfile?: string;
-  /** Only widen keys the chosen column is missing from... never: choose among columns every key includes. */
-  keepKeys?: boolean;
-  /** Compare an existing layout with a fresh profile even if one from the last day is stored. */
-  recheckLayout?: boolean;
-  /** Sample size and seed for the analysis. */
-  sampleRows?: number;
-  seed?: number;
   /** Rows that may be rejected (and written to `rejectsFile`) before the load fails. Default 0. */
   maxErrors?: number;
   rejectsFile?: string;

@@ -13,11 +13,30 @@ import type { CopyFormat } from '../input/copy-format.js';
 import type { InputSource } from '../input/input-source.js';
 import type { PlanOptions } from '../plan/analyze.js';
 import type { ShardingProfile } from '../plan/sharding-profile.js';
-import type { LoadOptions } from './loader.js';
+import type { HeaderMode } from '../input/columns.js';
 
-/** The load options planning reads. */
-export type ProfileStepOptions = Pick<LoadOptions, 'table' | 'distributionColumn' | 'shardCount' | 'keepKeys' | 'sampleRows'
-  | 'seed' | 'header' | 'profileFile' | 'saveProfile' | 'recheckLayout'>;
+/** The load options planning reads (LoadOptions extends them). */
+export interface ProfileStepOptions {
+  /** Target table, optionally schema-qualified; read as psql reads names. */
+  table: string;
+  /** Whether line 1 is a header. Default 'auto': a header when it names the table's columns. */
+  header?: HeaderMode;
+  /** Distribute a missing or local table by this column (the profile decides the rest). */
+  distributionColumn?: string;
+  /** Shard count when distributing. Default: the profile's (citus.shard_count, more for big inputs). */
+  shardCount?: number;
+  /** Use this sharding profile (JSON file) instead of planning one. */
+  profileFile?: string;
+  /** Write the planned profile to this file. */
+  saveProfile?: string;
+  /** Choose only among columns every primary/unique key includes, instead of widening keys. */
+  keepKeys?: boolean;
+  /** Compare an existing layout with a fresh profile even if one from the last day is stored. */
+  recheckLayout?: boolean;
+  /** Sample size and seed for the analysis. */
+  sampleRows?: number;
+  seed?: number;
+}
 
 /** How long a stored comparison of an existing layout with a fresh profile is reused. */
 const LAYOUT_ADVICE_HOURS = 24;
