@@ -12,7 +12,7 @@ import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js
 import { destroyConnection } from '../connect/deadline.js';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../connect/sql.js';
 import {
-  AdaptiveLoadError, BadInputError, DatabaseError, InputFileError, InvalidConfigurationError, toDatabaseError,
+  AdaptiveLoadError, BadInputError, DatabaseError, InputFileError, InvalidConfigurationError, serverExplanation, toDatabaseError,
 } from '../errors.js';
 import type { PlanOptions } from '../plan/analyze.js';
 import type { ShardingProfile } from '../plan/sharding-profile.js';
@@ -680,7 +680,7 @@ class LoadRun implements RowSink, StagedRowsSink {
       const pgErr = toDatabaseError(err, session.node);
       if (failure.copyLine === undefined) throw pgErr;
       throw new BadInputError({ file: this.source.name, line: failure.copyLine, column: failure.column },
-        pgErr.message.replace(/ \[node [^\]]+\]$/, ''), { cause: pgErr });
+        serverExplanation(pgErr), { cause: pgErr });
     }
     this.pool.targetRows[0] = rows;
     const stats = this.pool.nodeStats.get(session.node)!;
