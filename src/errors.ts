@@ -120,7 +120,6 @@ interface PgErrorLike {
   message?: unknown;
   code?: unknown;
   severity?: unknown;
-  syscall?: unknown;
   path?: unknown;
   detail?: unknown;
   hint?: unknown;
@@ -140,7 +139,8 @@ const CONNECTION_ENDED = /Connection terminated|connection ended/i;
  * Whether an error came from PostgreSQL or the connection to it (as opposed to this process's
  * own bugs or the file system): a server error (severity, SQLSTATE), a socket error, or pg's
  * own "connection terminated". fs errors carry a `path` and are not database errors even
- * though their codes look like socket codes.
+ * though their codes look like socket codes; a failed connect may come as an AggregateError
+ * with the code and no syscall, so the syscall is not required.
  */
 export function isDatabaseFailure(err: unknown): boolean {
   if (err instanceof DatabaseError) return true;
@@ -149,7 +149,7 @@ export function isDatabaseFailure(err: unknown): boolean {
   if (typeof e.severity === 'string') return true;
   const code = text(e.code);
   if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) return true;
-  if (code !== undefined && /^E[A-Z]+$/.test(code)) return e.path === undefined && e.syscall !== undefined;
+  if (code !== undefined && /^E[A-Z]+$/.test(code)) return e.path === undefined;
   return code === undefined && typeof e.message === 'string' && CONNECTION_ENDED.test(e.message);
 }
 

@@ -30,17 +30,19 @@ export interface PlanFlags extends AnalyzeFlags {
   saveProfile?: string;
 }
 
-/** analyze's and plan's flags, checked by the load options schema (the same words and limits as load's). */
+const sampleFlags = (flags: AnalyzeFlags) => ({
+  format: flags.format, delimiter: flags.delimiter, quote: flags.quote, escape: flags.escape, null: flags.null,
+  header: flags.header, sampleRows: flags.sampleRows, seed: flags.seed,
+});
+
+/** analyze's flags, checked by the load options schema (the same words and limits as load's). */
 function analyzeValues(flags: AnalyzeFlags): LocalLoadOptionValues {
-  return validateLocalLoadOptions({
-    format: flags.format, delimiter: flags.delimiter, quote: flags.quote, escape: flags.escape, null: flags.null,
-    header: flags.header, sampleRows: flags.sampleRows, seed: flags.seed,
-  });
+  return validateLocalLoadOptions(sampleFlags(flags));
 }
 
 function planValues(flags: PlanFlags): LocalLoadOptionValues {
   return validateLocalLoadOptions({
-    ...analyzeValues(flags), distributionColumn: flags.distributionColumn, shardCount: flags.shardCount,
+    ...sampleFlags(flags), distributionColumn: flags.distributionColumn, shardCount: flags.shardCount,
     keepKeys: flags.keepKeys, saveProfile: flags.saveProfile,
   });
 }
