@@ -2,10 +2,12 @@ import type pg from 'pg';
 import { connectCoordinator } from '../connect/coordinator.js';
 import { resolveConnectionConfig, type ConnectionInput } from '../connect/config.js';
 import { parseQualifiedName } from '../connect/qualified-name.js';
-import { AdaptiveLoadError, BadInputError, InvalidConfigurationError, toDatabaseError } from '../errors.js';
+import { InvalidConfigurationError } from '../errors.js';
 import { parseColumnList } from '../input/columns.js';
 import { load, type LoadSummary } from '../pipeline/loader.js';
 import { recoverAll } from '../load/recovery.js';
+import { toLoadOptions, validateLocalLoadOptions, type LocalLoadOptionValues } from '../pipeline/options-schema.js';
+import { reportFailure } from './format-error.js';
 import { migrate } from '../store/migrate.js';
 import type { ProgressDisplay } from './progress.js';
 
@@ -53,67 +55,50 @@ export function connectionInput(flags: CommonFlags): ConnectionInput {
   };
 }
 
-export function positiveInt(name: string, v: number | undefined, min = 1): number | undefined {
-  if (v === undefined) return undefined;
-  if (!Number.isInteger(v) || v < min) throw new InvalidConfigurationError(`--${name} must be an integer >= ${min}`);
-  return v;
-}
-
-/** Exit status: 0 loaded, 1 the load failed, 2 the command line or configuration is wrong. */
-function exitCodeFor(err: unknown): number {
-  return err instanceof InvalidConfigurationError ? 2 : 1;
-}
-
+/** Every handler's failure (see reportFailure). */
 export function fail(flags: { json?: boolean }, err: unknown): void {
-  const e = err instanceof AdaptiveLoadError ? err : toDatabaseError(err);
-  if (flags.json) {
-    const position = e instanceof BadInputError ? { file: e.position.file, line: e.position.line, column: e.position.column } : {};
-    process.stdout.write(`${JSON.stringify({ ok: false, error: { kind: e.name, message: e.message, ...position } })}\n`);
-  }
-  process.stderr.write(`citus-adaptive-load: ${e.message}\n`);
-  process.exitCode = exitCodeFor(e);
+  reportFailure(flags.json === true, err);
+}
+
+/**
+ * The load's flags as option values, checked by the same schema as a request's options (so a
+ * bad value fails before connecting, exit 2, with the flag named). Only the flags' names and
+ * shapes are translated here: --batch-size is batchBytes, --columns a list, --rejects a file.
+ */
+export function loadOptionValues(flags: LoadFlags): LocalLoadOptionValues {
+  return validateLocalLoadOptions({
+    format: flags.format, delimiter: flags.delimiter, quote: flags.quote, escape: flags.escape, null: flags.null,
+    encoding: flags.encoding, header: flags.header,
+    columns: flags.columns === undefined ? undefined : parseColumnList(flags.columns),
+    distributionColumn: flags.distributionColumn, shardCount: flags.shardCount, keepKeys: flags.keepKeys,
+    recheckLayout: flags.recheckLayout, sampleRows: flags.sampleRows, seed: flags.seed, maxErrors: flags.maxErrors,
+    connectionsPerNode: flags.connectionsPerNode, batchBytes: flags.batchSize, viaCoordinator: flags.viaCoordinator,
+    maxRowBytes: flags.maxRowBytes, rejectsFile: flags.rejects, profileFile: flags.profile, saveProfile: flags.saveProfile,
+  });
 }
 
 /** Checks of the load's command line that need no database, so they fail before connecting (exit 2). */
-function checkLoadFlags(flags: LoadFlags): void {
+function checkLoadFlags(flags: LoadFlags): LocalLoadOptionValues {
   parseQualifiedName(flags.table);
-  if (flags.rejects !== undefined && !(flags.maxErrors !== undefined && flags.maxErrors > 0)) {
+  const values = loadOptionValues(flags);
+  // Between two options, so not in the schema: its message says what to do about it.
+  if (values.rejectsFile !== undefined && !(values.maxErrors !== undefined && values.maxErrors > 0)) {
     throw new InvalidConfigurationError('--rejects needs --max-errors N (N >= 1): without it the first bad row fails the load '
       + 'and no row is set aside; add --max-errors, or leave out --rejects');
   }
+  return values;
 }
 
 export async function runLoad(file: string, flags: LoadFlags): Promise<void> {
   const showProgress = !flags.quiet && process.stderr.isTTY === true;
   const progress: ProgressDisplay | undefined = showProgress ? new (await import('./progress.js')).ProgressDisplay() : undefined;
   try {
-    checkLoadFlags(flags);
+    const values = checkLoadFlags(flags);
     const summary = await load({
+      ...toLoadOptions(values),
       table: flags.table,
       file,
       connection: connectionInput(flags),
-      format: flags.format,
-      delimiter: flags.delimiter,
-      quote: flags.quote,
-      escape: flags.escape,
-      null: flags.null,
-      encoding: flags.encoding,
-      header: flags.header === undefined ? 'auto' : flags.header ? 'yes' : 'no',
-      columns: flags.columns === undefined ? undefined : parseColumnList(flags.columns),
-      distributionColumn: flags.distributionColumn,
-      shardCount: positiveInt('shard-count', flags.shardCount),
-      maxErrors: positiveInt('max-errors', flags.maxErrors, 0),
-      rejectsFile: flags.rejects,
-      maxRowBytes: positiveInt('max-row-bytes', flags.maxRowBytes),
-      connectionsPerNode: positiveInt('connections-per-node', flags.connectionsPerNode),
-      batchBytes: positiveInt('batch-size', flags.batchSize, 1024),
-      viaCoordinator: flags.viaCoordinator,
-      profileFile: flags.profile,
-      saveProfile: flags.saveProfile,
-      keepKeys: flags.keepKeys,
-      recheckLayout: flags.recheckLayout,
-      sampleRows: positiveInt('sample-rows', flags.sampleRows, 100),
-      seed: flags.seed,
       onProgress: progress ? (p) => progress.update(p) : undefined,
       onNotice: flags.quiet || flags.json ? undefined : (m) => { progress?.clear(); process.stderr.write(`note: ${m}\n`); },
     });

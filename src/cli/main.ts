@@ -5,6 +5,7 @@ import type { CommonFlags, LoadFlags } from './handlers.js';
 import type { AnalyzeFlags, PlanFlags } from './plan-handlers.js';
 import type { DaemonFlags, MonitorFlags, RebalanceFlags, TuneFlags } from './monitor-handlers.js';
 import type { ReportFlags } from './report-handler.js';
+import { reportFailure } from './format-error.js';
 
 // Handlers load on demand: `--help` and every command pay only for what they use.
 const handlers = () => import('./handlers.js');
@@ -160,6 +161,6 @@ program.parseAsync(process.argv).catch((err: unknown) => {
     process.exitCode = err.exitCode === 0 ? 0 : USAGE_EXIT;
     return;
   }
-  process.stderr.write(`citus-adaptive-load: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = err instanceof Error && err.name === 'InvalidConfigurationError' ? USAGE_EXIT : 1;
+  // What no handler caught (a handler that failed to load...) is reported the same way as what they do.
+  reportFailure(process.argv.includes('--json'), err);
 });

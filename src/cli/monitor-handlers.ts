@@ -7,6 +7,7 @@ import { tuneWorkers } from '../rebalance/worker-settings.js';
 import { DEFAULT_SCHEDULE } from '../rebalance/policy.js';
 import { InvalidConfigurationError } from '../errors.js';
 import { connectionInput, fail, withCoordinator, type CommonFlags } from './handlers.js';
+import { formatError, toUserError } from './format-error.js';
 
 export interface MonitorFlags extends CommonFlags {
   once?: boolean;
@@ -80,7 +81,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<void> {
       ...(tickTimeoutMs ? { tickTimeoutMs } : {}),
       onRecovered: (r) => log(`recovered prepared transactions of crashed loads: ${r.committed.length} committed, ${r.rolledBack.length} rolled back`),
       onTick: (r) => (flags.json ? process.stdout.write(`${JSON.stringify(r)}\n`) : log(monitorText(r).trimEnd())),
-      onError: (e) => log(`tick failed, retrying next tick: ${e.message}`),
+      onError: (e) => log(`tick failed, retrying next tick: ${formatError(toUserError(e))}`),
       onStandby: () => log('another daemon holds the lock; standing by'),
       log,
     });

@@ -5,7 +5,8 @@ import { inputSource } from '../input/input-source.js';
 import { migrate } from '../store/migrate.js';
 import type { ColumnStats } from '../plan/column-stats.js';
 import type { ShardingProfile } from '../plan/sharding-profile.js';
-import { fail, positiveInt, withCoordinator } from './handlers.js';
+import { headerMode, validateLocalLoadOptions, type LocalLoadOptionValues } from '../pipeline/options-schema.js';
+import { fail, withCoordinator } from './handlers.js';
 
 export interface AnalyzeFlags {
   format: 'csv' | 'text';
@@ -29,16 +30,33 @@ export interface PlanFlags extends AnalyzeFlags {
   saveProfile?: string;
 }
 
-function sampleOptions(flags: AnalyzeFlags) {
+const sampleFlags = (flags: AnalyzeFlags) => ({
+  format: flags.format, delimiter: flags.delimiter, quote: flags.quote, escape: flags.escape, null: flags.null,
+  header: flags.header, sampleRows: flags.sampleRows, seed: flags.seed,
+});
+
+/** analyze's flags, checked by the load options schema (the same words and limits as load's). */
+function analyzeValues(flags: AnalyzeFlags): LocalLoadOptionValues {
+  return validateLocalLoadOptions(sampleFlags(flags));
+}
+
+function planValues(flags: PlanFlags): LocalLoadOptionValues {
+  return validateLocalLoadOptions({
+    ...sampleFlags(flags), distributionColumn: flags.distributionColumn, shardCount: flags.shardCount,
+    keepKeys: flags.keepKeys, saveProfile: flags.saveProfile,
+  });
+}
+
+function sampleOptions(values: LocalLoadOptionValues) {
   return {
-    header: flags.header === undefined ? 'auto' as const : flags.header ? 'yes' as const : 'no' as const,
-    ...(flags.sampleRows ? { rows: positiveInt('sample-rows', flags.sampleRows, 100) } : {}),
-    ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+    header: headerMode(values.header),
+    ...(values.sampleRows !== undefined ? { rows: values.sampleRows } : {}),
+    ...(values.seed !== undefined ? { seed: values.seed } : {}),
   };
 }
 
-function formatOf(flags: AnalyzeFlags) {
-  return resolveCopyFormat({ format: flags.format, delimiter: flags.delimiter, quote: flags.quote, escape: flags.escape, null: flags.null });
+function formatOf(values: LocalLoadOptionValues) {
+  return resolveCopyFormat({ format: values.format, delimiter: values.delimiter, quote: values.quote, escape: values.escape, null: values.null });
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -56,7 +74,8 @@ function columnsTable(columns: ColumnStats[]): string {
 
 export async function runAnalyze(file: string, flags: AnalyzeFlags): Promise<void> {
   try {
-    const a = await analyzeInput(inputSource(file), formatOf(flags), sampleOptions(flags));
+    const values = analyzeValues(flags);
+    const a = await analyzeInput(inputSource(file), formatOf(values), sampleOptions(values));
     const sample = { rows: a.sample.rows.length, seconds: Number(a.sample.seconds.toFixed(3)), method: a.sample.method, estimatedRows: a.sample.estimatedRows };
     if (flags.json) {
       process.stdout.write(`${JSON.stringify({ source: a.sample.source, header: a.sample.header ?? null, sample, columns: a.columns })}\n`);
@@ -97,16 +116,17 @@ export function profileText(p: ShardingProfile): string {
 
 export async function runPlan(file: string, flags: PlanFlags): Promise<void> {
   try {
+    const values = planValues(flags);
     const plan = await withCoordinator({ coordinator: flags.coordinator, config: flags.config }, async (db) => {
       await migrate(db);
-      return planForInput(db, inputSource(file), formatOf(flags), {
-        table: flags.table, ...sampleOptions(flags),
-        ...(flags.distributionColumn ? { distributionColumn: flags.distributionColumn } : {}),
-        ...(flags.shardCount ? { shardCount: positiveInt('shard-count', flags.shardCount) } : {}),
-        ...(flags.keepKeys ? { keepKeys: true } : {}),
+      return planForInput(db, inputSource(file), formatOf(values), {
+        table: flags.table, ...sampleOptions(values),
+        ...(values.distributionColumn ? { distributionColumn: values.distributionColumn } : {}),
+        ...(values.shardCount !== undefined ? { shardCount: values.shardCount } : {}),
+        ...(values.keepKeys ? { keepKeys: true } : {}),
       });
     });
-    if (flags.saveProfile) writeFileSync(flags.saveProfile, `${JSON.stringify(plan.profile, null, 2)}\n`);
+    if (values.saveProfile) writeFileSync(values.saveProfile, `${JSON.stringify(plan.profile, null, 2)}\n`);
     const p = plan.profile;
     if (flags.json) {
       process.stdout.write(`${JSON.stringify({ ...p, sample: { ...p.sample, seconds: Number(plan.seconds.toFixed(3)) } })}\n`);

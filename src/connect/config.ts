@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import AjvModule from 'ajv';
 import type { ClientConfig } from 'pg';
 import { InvalidConfigurationError } from '../errors.js';
 import { parseConninfo, type ConninfoSettings } from './conninfo.js';
@@ -70,12 +71,70 @@ interface ConfigFile {
   lockTimeout?: number;
 }
 
+const SECONDS = { type: 'number', exclusiveMinimum: 0 } as const;
+const NODE = '^.+:[0-9]+$';
+
+/**
+ * What a --config file may hold. A misspelt key would otherwise be ignored in silence and the
+ * load would run against the defaults (DATABASE_URL, 10 s...): every key is known or refused.
+ */
+export const CONFIG_FILE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    coordinator: { type: 'string', minLength: 1 },
+    nodeMap: {
+      anyOf: [
+        { type: 'array', items: { type: 'string', pattern: '^.+:[0-9]+=.+:[0-9]+$' } },
+        { type: 'object', propertyNames: { pattern: NODE }, additionalProperties: { type: 'string', pattern: NODE } },
+      ],
+    },
+    connectTimeout: SECONDS,
+    statementTimeout: SECONDS,
+    lockTimeout: SECONDS,
+  },
+} as const;
+
+/** What each key must be, said once per key (anyOf would otherwise report every branch). */
+const CONFIG_KEY_MEANING: Readonly<Record<string, string>> = {
+  coordinator: 'must be a postgres:// URL or a libpq keyword/value string',
+  nodeMap: 'must be a list of "name:port=host:port" strings or an object of "name:port": "host:port"',
+  connectTimeout: 'must be a positive number of seconds',
+  statementTimeout: 'must be a positive number of seconds',
+  lockTimeout: 'must be a positive number of seconds',
+};
+
+const Ajv = AjvModule.default ?? AjvModule;
+const configFileValidator = new (Ajv as unknown as typeof AjvModule.default)({ allErrors: true, strict: true }).compile(CONFIG_FILE_SCHEMA);
+
+/** Checks a parsed config file; the error names the file and every key that is wrong. */
+export function validateConfigFile(value: unknown, path: string): ConfigFile {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidConfigurationError(`config file ${path} must hold a JSON object, got ${JSON.stringify(value)}`);
+  }
+  if (configFileValidator(value)) return value as ConfigFile;
+  const problems = new Map<string, string>();
+  for (const e of configFileValidator.errors ?? []) {
+    if (e.keyword === 'additionalProperties' && e.instancePath === '') {
+      const key = String((e.params as { additionalProperty?: unknown }).additionalProperty);
+      problems.set(key, `unknown key ${JSON.stringify(key)} (known: ${Object.keys(CONFIG_KEY_MEANING).join(', ')})`);
+      continue;
+    }
+    const key = e.instancePath.split('/')[1] ?? '';
+    const got = (value as Record<string, unknown>)[key];
+    problems.set(key, `key ${JSON.stringify(key)} ${CONFIG_KEY_MEANING[key] ?? e.message ?? 'is invalid'}, got ${JSON.stringify(got)}`);
+  }
+  throw new InvalidConfigurationError(`config file ${path}: ${[...problems.values()].join('; ')}`);
+}
+
 function readConfigFile(path: string): ConfigFile {
+  let raw: unknown;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as ConfigFile;
+    raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
     throw new InvalidConfigurationError(`cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
   }
+  return validateConfigFile(raw, path);
 }
 
 export function resolveConnectionConfig(input: ConnectionInput, env: NodeJS.ProcessEnv = process.env): ConnectionConfig {

@@ -13,8 +13,8 @@ export async function withDeadline<T>(client: pg.Client, ms: number, what: () =>
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       destroyConnection(client);
-      reject(new TimeoutError(`${what()}: no answer within ${setting ?? formatSeconds(ms)}; the node may be down or unreachable`
-        + `${node ? ` [node ${node}]` : ''}`, node));
+      // The node is a property of the error; the CLI shows it (cli/format-error.ts).
+      reject(new TimeoutError(`${what()}: no answer within ${setting ?? formatSeconds(ms)}; the node may be down or unreachable`, node));
     }, ms);
   });
   op.catch(() => { /* after expiry the operation's own failure is expected and not news */ });

@@ -141,7 +141,7 @@ export class CopySession {
     try {
       await pipeline(Readable.from(watched()), stream);
     } catch (err) {
-      if (stalled) throw new TimeoutError(`COPY on ${this.node}: the node took no data within ${this.setting} [node ${this.node}]`, this.node);
+      if (stalled) throw new TimeoutError(`COPY on ${this.node}: the node took no data within ${this.setting}`, this.node);
       throw err;
     } finally {
       clearTimeout(timer);

@@ -13,7 +13,7 @@ import type pg from 'pg';
 import type { ColumnInfo, Distribution, ShardInfo, TableInfo } from '../catalog/catalog.js';
 import type { ConnectionConfig } from '../connect/config.js';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../connect/sql.js';
-import { BadInputError, InputFileError, toDatabaseError } from '../errors.js';
+import { BadInputError, InputFileError, serverExplanation, toDatabaseError } from '../errors.js';
 import { copyOptionsSql, type CopyFormat } from '../input/copy-format.js';
 import type { InputSource } from '../input/input-source.js';
 import type { OpenedInput } from '../input/open-input.js';
@@ -366,7 +366,7 @@ export class LoadRun {
       const pgErr = toDatabaseError(err, session.node);
       if (failure.copyLine === undefined) throw pgErr;
       throw new BadInputError({ file: this.o.source.name, line: failure.copyLine, column: failure.column },
-        pgErr.message.replace(/ \[node [^\]]+\]$/, ''), { cause: pgErr });
+        serverExplanation(pgErr), { cause: pgErr });
     }
     this.pool.targetRows[0] = rows;
     const stats = this.pool.nodeStats.get(session.node)!;

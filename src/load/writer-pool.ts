@@ -1,6 +1,6 @@
 import type { Batch } from './batch.js';
 import { copyFailure, type CopySession } from './copy-session.js';
-import { AdaptiveLoadError, BadInputError, toDatabaseError } from '../errors.js';
+import { AdaptiveLoadError, BadInputError, serverExplanation, toDatabaseError } from '../errors.js';
 
 /** Where a batch goes: one shard (all of its placements), or the table itself on the coordinator. */
 export interface CopyTarget {
@@ -153,7 +153,7 @@ export class WriterPool {
         const k = batch.rowForCopyLine(failure.copyLine);
         const line = batch.inputLines[k]!;
         const pgErr = toDatabaseError(err, session.node);
-        const reason = `${pgErr.message.replace(/ \[node [^\]]+\]$/, '')} (in ${job.target.label} on ${session.node})`;
+        const reason = `${serverExplanation(pgErr)} (in ${job.target.label} on ${session.node})`;
         if (!useSavepoint) {
           throw new BadInputError({ file: this.file, line, column: failure.column }, reason, { cause: pgErr });
         }

@@ -4,7 +4,7 @@ import type { ConnectionConfig } from '../connect/config.js';
 import { connectCoordinator } from '../connect/coordinator.js';
 import { jobLockKeySql, requestLockKeySql } from '../store/advisory-keys.js';
 import { load, type LoadOptions } from '../pipeline/loader.js';
-import { headerMode, validateLoadOptions, validateRebalanceOptions, type LoadOptionValues } from '../pipeline/options-schema.js';
+import { toLoadOptions, validateLoadOptions, validateRebalanceOptions, type LoadOptionValues } from '../pipeline/options-schema.js';
 import { rebalance } from '../rebalance/rebalance.js';
 import { checkLoadPrivileges, checkRebalancePrivileges, confineSource } from './request-guard.js';
 
@@ -305,8 +305,7 @@ async function execute(db: pg.Client, conn: ConnectionConfig, r: RequestRow, opt
 
 /** The loader's options from validated values (only keys the schema allows reach here). */
 function loadOptions(table: string, file: string, values: LoadOptionValues, conn: ConnectionConfig): LoadOptions {
-  const { header, ...rest } = values;
-  return { ...rest, header: headerMode(header), table, file, resolvedConnection: conn };
+  return { ...toLoadOptions(values), table, file, resolvedConnection: conn };
 }
 
 /**

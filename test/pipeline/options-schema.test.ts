@@ -1,5 +1,5 @@
 /**
- * The one schema for load options a request (and later the CLI) may carry: everything the CLI
+ * The one schema for load options a request (and the CLI) may carry: everything the CLI
  * offers that makes sense for a request passes; unknown keys, wrong types and values COPY
  * would not take fail with the key named.
  */
@@ -29,7 +29,7 @@ describe('load options schema', () => {
       [{ maxErrors: '5' }, /option "maxErrors" must be integer, got "5"/],
       [{ maxErrors: -1 }, /option "maxErrors" must be >= 0/],
       [{ maxErrors: 1.5 }, /option "maxErrors" must be integer/],
-      [{ delimiter: ',,' }, /option "delimiter" has characters/],
+      [{ delimiter: ',,' }, /option "delimiter" must be a single ASCII character/],
       [{ delimiter: '\n' }, /option "delimiter"/],
       [{ quote: 'é' }, /option "quote"/],
       [{ null: 'a\nb' }, /option "null"/],
