@@ -100,6 +100,15 @@ export function serverExplanation(e: DatabaseError): string {
   return `${e.message}${e.detail ? ` (${e.detail})` : ''}${e.hint ? `. Hint: ${e.hint}` : ''}`;
 }
 
+/**
+ * The whole line for a person: the message, PostgreSQL's detail and hint, and the node it came
+ * from. The CLI prints it; the job and request rows store it, so they keep the node too.
+ */
+export function describeError(err: unknown): string {
+  if (err instanceof DatabaseError) return `${serverExplanation(err)}${err.node ? ` [node ${err.node}]` : ''}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
 export class UniqueViolationError extends DatabaseError {}
 export class ForeignKeyViolationError extends DatabaseError {}
 export class CheckViolationError extends DatabaseError {}

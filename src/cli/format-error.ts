@@ -4,8 +4,7 @@
  * (DatabaseError: node, SQLSTATE, detail, hint...) and nobody pastes them into messages.
  */
 import {
-  AdaptiveLoadError, BadInputError, DatabaseError, InvalidConfigurationError, isDatabaseFailure, serverExplanation,
-  toDatabaseError,
+  AdaptiveLoadError, BadInputError, DatabaseError, describeError, InvalidConfigurationError, isDatabaseFailure, toDatabaseError,
 } from '../errors.js';
 
 /**
@@ -21,8 +20,7 @@ export function toUserError(err: unknown): AdaptiveLoadError {
 
 /** The full line: the message, PostgreSQL's detail and hint, and the node it came from. */
 export function formatError(e: AdaptiveLoadError): string {
-  if (!(e instanceof DatabaseError)) return e.message;
-  return `${serverExplanation(e)}${e.node ? ` [node ${e.node}]` : ''}`;
+  return describeError(e);
 }
 
 /** The --json error object: the same line as stderr, plus each part for programs to use. */

@@ -7,6 +7,7 @@ import { load, type LoadOptions } from '../pipeline/loader.js';
 import { toLoadOptions, validateLoadOptions, validateRebalanceOptions, type LoadOptionValues } from '../pipeline/options-schema.js';
 import { rebalance } from '../rebalance/rebalance.js';
 import { checkLoadPrivileges, checkRebalancePrivileges, confineSource } from './request-guard.js';
+import { describeError } from '../errors.js';
 
 const CHANNEL = 'adaptive_load_requests';
 /** Advisory lock namespace of running requests: the claiming daemon's session holds (ns, id). */
@@ -94,7 +95,7 @@ export async function startRequestListener(conn: ConnectionConfig, options: Requ
         }
       }
     }).catch(async (err: unknown) => {
-      log(`request runner: ${(err as Error).message}`);
+      log(`request runner: ${describeError(err)}`);
       // A broken session is replaced on the next run; its locks went with it.
       const s = session;
       session = undefined;
@@ -137,7 +138,7 @@ export async function startRequestListener(conn: ConnectionConfig, options: Requ
           runPending();
           return;
         } catch (err) {
-          log(`request listener: cannot reconnect (${(err as Error).message}); retrying`);
+          log(`request listener: cannot reconnect (${describeError(err)}); retrying`);
         }
       }
     } finally {
@@ -269,7 +270,7 @@ async function runOne(db: pg.Client, conn: ConnectionConfig, r: RequestRow, opti
     await finish(db, r, 'done', { outcome });
     log(`${label(r)} done`);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = describeError(err);
     if (err instanceof TimeLimitError) {
       await finish(db, r, 'failed', { error: message }).catch(() => {});
       await cancelLoad(db, r, source, log);
@@ -323,6 +324,6 @@ async function cancelLoad(db: pg.Client, r: RequestRow, source: string | undefin
         WHERE j.started_at >= $1 AND j.source = $2`, [r.started_at, source]);
     if (t.rows.length) log(`${label(r)}: ended the load's coordinator session (pid ${t.rows.map((x) => x.pid).join(', ')})`);
   } catch (err) {
-    log(`${label(r)}: could not end the load: ${(err as Error).message}`);
+    log(`${label(r)}: could not end the load: ${describeError(err)}`);
   }
 }

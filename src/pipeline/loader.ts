@@ -12,7 +12,7 @@ import type pg from 'pg';
 import { citusVersion, findTable, readDistribution, readTable } from '../catalog/catalog.js';
 import { resolveConnectionConfig, type ConnectionConfig, type ConnectionInput } from '../connect/config.js';
 import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js';
-import { InputFileError, InvalidConfigurationError } from '../errors.js';
+import { describeError, InputFileError, InvalidConfigurationError } from '../errors.js';
 import { firstLine, resolveInputColumns } from '../input/columns.js';
 import { resolveCopyFormat, type CopyFormatInput } from '../input/copy-format.js';
 import { inputSource } from '../input/input-source.js';
@@ -140,7 +140,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
         const advice = await layoutAdvice(coordinator, table!, dist!, source, format, options);
         if (advice) notice(advice);
       } catch (err) {
-        notice(`could not compare the layout with a fresh profile: ${(err as Error).message}`);
+        notice(`could not compare the layout with a fresh profile: ${describeError(err)}`);
       }
     }
     trace('table and layout read');
@@ -207,7 +207,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
         ...(result.unfinished.length ? { unfinishedCommits: result.unfinished } : {}),
       };
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = describeError(err);
       await recordFailedJob(coordinator, jobId, message, rejects.count).catch(() => {});
       throw err;
     } finally {
