@@ -1,6 +1,12 @@
-/** Every identifier that reaches SQL goes through quoteIdent; every value is a bound parameter. */
+import pg from 'pg';
+
+/**
+ * Every identifier that reaches SQL goes through quoteIdent; every value is a bound parameter,
+ * or, where PostgreSQL takes no parameters (COPY options, PREPARE TRANSACTION), quoteLiteral.
+ * Both are node-postgres's own escaping (the driver the statements go through).
+ */
 export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
+  return pg.escapeIdentifier(name);
 }
 
 /** A schema-qualified, quoted name. */
@@ -8,8 +14,7 @@ export function qualifiedName(schema: string, name: string): string {
   return `${quoteIdent(schema)}.${quoteIdent(name)}`;
 }
 
-/** A SQL string literal, for the few places PostgreSQL does not take parameters (COPY options, PREPARE TRANSACTION). */
+/** A SQL string literal (E'...' when it holds a backslash; pg puts a space before the E). */
 export function quoteLiteral(value: string): string {
-  const escaped = value.replace(/'/g, "''");
-  return value.includes('\\') ? `E'${escaped.replace(/\\/g, '\\\\')}'` : `'${escaped}'`;
+  return pg.escapeLiteral(value).trimStart();
 }

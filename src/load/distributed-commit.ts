@@ -6,6 +6,7 @@ import { withDeadline } from '../connect/deadline.js';
 import type { Queryable } from '../connect/queryable.js';
 import { quoteLiteral } from '../connect/sql.js';
 import { jobLockKeySql } from '../store/advisory-keys.js';
+import { markAbandonedJob } from '../store/job-store.js';
 import { ClusterStateError, toDatabaseError } from '../errors.js';
 import type { CopySession } from './copy-session.js';
 
@@ -158,9 +159,6 @@ async function markAbandonedJobs(coordinator: Queryable): Promise<void> {
     const id = Number(job_id);
     const decision = await decide(coordinator, id);
     if (decision === 'running') continue;
-    await coordinator.query(
-      `UPDATE adaptive_load.load_jobs SET status = $2, finished_at = coalesce(finished_at, now()),
-              error = coalesce(error, 'the loading process ended before finishing; recovered')
-        WHERE job_id = $1 AND status = 'running'`, [id, decision === 'commit' ? 'committed' : 'rolled_back']);
+    await markAbandonedJob(coordinator, id, decision === 'commit' ? 'committed' : 'rolled_back');
   }
 }

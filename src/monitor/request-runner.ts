@@ -8,6 +8,7 @@ import { toLoadOptions, validateLoadOptions, validateRebalanceOptions, type Load
 import { rebalance } from '../rebalance/rebalance.js';
 import { checkLoadPrivileges, checkRebalancePrivileges, confineSource } from './request-guard.js';
 import { describeError } from '../errors.js';
+import { finishRequest, markAbandoned, markClaimed, type RequestRow } from '../store/request-store.js';
 
 const CHANNEL = 'adaptive_load_requests';
 /** Advisory lock namespace of running requests: the claiming daemon's session holds (ns, id). */
@@ -16,16 +17,6 @@ const DEFAULT_POLL_MS = 60_000;
 const MAX_BACKOFF_MS = 10_000;
 /** After a time limit passes, how long the work may take to wind down before the row is failed anyway. */
 const CANCEL_GRACE_MS = 30_000;
-
-interface RequestRow {
-  request_id: string;
-  kind: 'load' | 'rebalance';
-  table_name: string | null;
-  source: string | null;
-  options: unknown;
-  requested_by: string;
-  started_at: Date;
-}
 
 export interface RequestRunnerOptions {
   /** Directories whose files requests may load (realpath-confined). None: every file request is refused. */
@@ -200,16 +191,13 @@ async function claim(db: pg.Client, claimer: string): Promise<RequestRow | undef
     }
     const lock = await db.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${requestLockKeySql('$1')}) AS ok`, [id]);
     if (!lock.rows[0]?.ok) {
-      // Another request with the same lock key (ids 2^31 apart) is running: try again later.
+      // Its lock is held although the row is pending: a session is still winding it up. Later.
       await db.query('ROLLBACK');
       return undefined;
     }
-    const r = await db.query<RequestRow>(
-      `UPDATE adaptive_load.requests SET status = 'running', started_at = now(), claimed_by = $2, claimed_backend_pid = pg_backend_pid()
-        WHERE request_id = $1
-        RETURNING request_id::text, kind, table_name, source, options, requested_by::text, started_at`, [id, claimer]);
+    const claimed = await markClaimed(db, id, claimer);
     await db.query('COMMIT');
-    return r.rows[0];
+    return claimed;
   } catch (err) {
     await db.query('ROLLBACK').catch(() => {});
     throw err;
@@ -231,10 +219,7 @@ async function reclaimAbandoned(db: pg.Client, log: (m: string) => void): Promis
     for (const row of running.rows) {
       const free = await db.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(${requestLockKeySql('$1')}) AS ok`, [row.id]);
       if (!free.rows[0]?.ok) continue;
-      await db.query(
-        `UPDATE adaptive_load.requests SET status = 'failed', finished_at = now(),
-                error = 'daemon ended while running (claimed by ' || coalesce(claimed_by, 'an earlier daemon') || ')'
-          WHERE request_id = $1`, [row.id]);
+      await markAbandoned(db, row.id);
       log(`request ${row.id}: its daemon (${row.claimed_by ?? 'unknown'}) ended while running it; marked failed`);
     }
     await db.query('COMMIT');
@@ -244,13 +229,8 @@ async function reclaimAbandoned(db: pg.Client, log: (m: string) => void): Promis
   }
 }
 
-async function finish(db: pg.Client, r: RequestRow, status: 'done' | 'failed', detail: { outcome?: unknown; error?: string }): Promise<boolean> {
-  // Only a row still running and still ours: a row failed meanwhile (time limit, reclaim) stays failed.
-  const u = await db.query(
-    `UPDATE adaptive_load.requests SET status = $2, finished_at = now(), outcome = $3, error = $4
-      WHERE request_id = $1 AND status = 'running'`,
-    [r.request_id, status, detail.outcome === undefined ? null : JSON.stringify(detail.outcome), detail.error ?? null]);
-  return (u.rowCount ?? 0) > 0;
+function finish(db: pg.Client, r: RequestRow, status: 'done' | 'failed', detail: { outcome?: unknown; error?: string }): Promise<boolean> {
+  return finishRequest(db, r.request_id, status, detail);
 }
 
 type RunOptions = RequestRunnerOptions & { timeoutMs: number };

@@ -165,8 +165,8 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     const jobId = await createLockedJob(coordinator, {
       table: `${table.schema}.${table.name}`, source: source.name, path: path.kind, reason: path.reason,
       options: { format: format.kind, header: cols.header, maxErrors: options.maxErrors ?? 0 },
+      ...(profileId !== undefined ? { profileId } : {}),
     });
-    if (profileId !== undefined) await coordinator.query('UPDATE adaptive_load.load_jobs SET profile_id = $2 WHERE job_id = $1', [jobId, profileId]);
     trace('job recorded and locked');
     const rejects = new Rejects(source.name, options.maxErrors ?? 0, options.rejectsFile);
     let locks: HeldShardLocks | undefined;

@@ -7,6 +7,8 @@ export interface JobStart {
   readonly path: string;
   readonly reason: string | undefined;
   readonly options: Record<string, unknown>;
+  /** The stored sharding profile this load laid the table out by, when it planned one. */
+  readonly profileId?: number;
 }
 
 export interface JobResult {
@@ -26,11 +28,19 @@ export interface JobResult {
 export async function createLockedJob(db: Queryable, job: JobStart): Promise<number> {
   const r = await db.query<{ job_id: string }>(
     `WITH job AS (
-       INSERT INTO adaptive_load.load_jobs (table_name, source, load_path, path_reason, options)
-       VALUES ($1, $2, $3, $4, $5) RETURNING job_id)
+       INSERT INTO adaptive_load.load_jobs (table_name, source, load_path, path_reason, options, profile_id)
+       VALUES ($1, $2, $3, $4, $5, $6) RETURNING job_id)
      SELECT job_id::text, pg_advisory_lock(${jobLockKeySql('job_id')}) FROM job`,
-    [job.table, job.source, job.path, job.reason ?? null, JSON.stringify(job.options)]);
+    [job.table, job.source, job.path, job.reason ?? null, JSON.stringify(job.options), job.profileId ?? null]);
   return Number(r.rows[0]!.job_id);
+}
+
+/** A job whose loading process is gone ends as recovery decided for its prepared transactions. */
+export async function markAbandonedJob(db: Queryable, jobId: number, outcome: 'committed' | 'rolled_back'): Promise<void> {
+  await db.query(
+    `UPDATE adaptive_load.load_jobs SET status = $2, finished_at = coalesce(finished_at, now()),
+            error = coalesce(error, 'the loading process ended before finishing; recovered')
+      WHERE job_id = $1 AND status = 'running'`, [jobId, outcome]);
 }
 
 /**
