@@ -13,7 +13,7 @@
 
 // Lowest first. Each entry is the path regex of the stage's modules (relative to the repo root).
 const STAGES = [
-  ['base', '^src/(connect/|errors\\.ts$|trace\\.ts$)'],
+  ['base', '^src/(connect/|errors\\.ts$|trace\\.ts$|json-schema\\.ts$)'],
   ['catalog', '^src/catalog/'],
   ['input', '^src/input/'],
   ['routing', '^src/routing/'],

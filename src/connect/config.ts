@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import AjvModule from 'ajv';
 import type { ClientConfig } from 'pg';
 import { InvalidConfigurationError } from '../errors.js';
 import { parseConninfo, type ConninfoSettings } from './conninfo.js';
+import { lazySchema } from '../json-schema.js';
 
 /**
  * Where the coordinator is and how to reach workers. Precedence, lowest first: libpq
@@ -104,17 +104,17 @@ const CONFIG_KEY_MEANING: Readonly<Record<string, string>> = {
   lockTimeout: 'must be a positive number of seconds',
 };
 
-const Ajv = AjvModule.default ?? AjvModule;
-const configFileValidator = new (Ajv as unknown as typeof AjvModule.default)({ allErrors: true, strict: true }).compile(CONFIG_FILE_SCHEMA);
+const configFileValidator = lazySchema(CONFIG_FILE_SCHEMA);
 
 /** Checks a parsed config file; the error names the file and every key that is wrong. */
 export function validateConfigFile(value: unknown, path: string): ConfigFile {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new InvalidConfigurationError(`config file ${path} must hold a JSON object, got ${JSON.stringify(value)}`);
   }
-  if (configFileValidator(value)) return value as ConfigFile;
+  const validator = configFileValidator();
+  if (validator(value)) return value as ConfigFile;
   const problems = new Map<string, string>();
-  for (const e of configFileValidator.errors ?? []) {
+  for (const e of validator.errors ?? []) {
     if (e.keyword === 'additionalProperties' && e.instancePath === '') {
       const key = String((e.params as { additionalProperty?: unknown }).additionalProperty);
       problems.set(key, `unknown key ${JSON.stringify(key)} (known: ${Object.keys(CONFIG_KEY_MEANING).join(', ')})`);

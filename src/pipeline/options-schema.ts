@@ -1,7 +1,8 @@
-import AjvModule from 'ajv';
 import { InvalidConfigurationError } from '../errors.js';
 import type { HeaderMode } from '../input/columns.js';
 import type { CopyFormatInput } from '../input/copy-format.js';
+import type { ValidateFunction } from 'ajv';
+import { lazySchema } from '../json-schema.js';
 
 /**
  * The one place load options are validated: a request from SQL and the CLI's flags are both
@@ -96,13 +97,11 @@ export const REBALANCE_OPTIONS_SCHEMA = {
   properties: { dryRun: { type: 'boolean' } },
 } as const;
 
-const Ajv = AjvModule.default ?? AjvModule;
-const ajv = new (Ajv as unknown as typeof AjvModule.default)({ allErrors: true, strict: true });
-const loadValidator = ajv.compile(LOAD_OPTIONS_SCHEMA);
-const localLoadValidator = ajv.compile(LOCAL_LOAD_OPTIONS_SCHEMA);
-const rebalanceValidator = ajv.compile(REBALANCE_OPTIONS_SCHEMA);
+const loadValidator = lazySchema(LOAD_OPTIONS_SCHEMA);
+const localLoadValidator = lazySchema(LOCAL_LOAD_OPTIONS_SCHEMA);
+const rebalanceValidator = lazySchema(REBALANCE_OPTIONS_SCHEMA);
 
-type Validator = typeof loadValidator;
+type Validator = ValidateFunction;
 
 /**
  * How a key is named in an error: in a request by its JSON key (`option "maxErrors"`), on the
@@ -160,7 +159,7 @@ function check<T>(validator: Validator, value: unknown, where: string, naming: O
 
 /** Checks a request's load options against the schema; throws InvalidConfigurationError naming each bad key. */
 export function validateLoadOptions(value: unknown, where = 'load options'): LoadOptionValues {
-  return check<LoadOptionValues>(loadValidator, value, where);
+  return check<LoadOptionValues>(loadValidator(), value, where);
 }
 
 /**
@@ -169,11 +168,11 @@ export function validateLoadOptions(value: unknown, where = 'load options'): Loa
  */
 export function validateLocalLoadOptions(value: Record<string, unknown>, naming: OptionNaming = 'flag'): LocalLoadOptionValues {
   const present = Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
-  return check<LocalLoadOptionValues>(localLoadValidator, present, 'options', naming);
+  return check<LocalLoadOptionValues>(localLoadValidator(), present, 'options', naming);
 }
 
 export function validateRebalanceOptions(value: unknown, where = 'rebalance options'): RebalanceOptionValues {
-  return check<RebalanceOptionValues>(rebalanceValidator, value, where);
+  return check<RebalanceOptionValues>(rebalanceValidator(), value, where);
 }
 
 /**

@@ -1,5 +1,5 @@
-import AjvModule from 'ajv';
 import { InvalidConfigurationError } from '../errors.js';
+import { lazySchema } from '../json-schema.js';
 
 /** A shard as planned: its hash range, what it is predicted to hold, and where it goes. */
 export interface PlannedShard {
@@ -123,11 +123,11 @@ const schema = {
   ],
 } as const;
 
-const Ajv = AjvModule.default ?? AjvModule;
-const validator = new (Ajv as unknown as typeof AjvModule.default)({ allErrors: true }).compile(schema);
+const profileValidator = lazySchema(schema, { allErrors: true });
 
 /** Checks a profile (from a file or the planner) against the schema; throws a readable error. */
 export function validateProfile(value: unknown, source: string): ShardingProfile {
+  const validator = profileValidator();
   if (!validator(value)) {
     const errors = (validator.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
     throw new InvalidConfigurationError(`${source} is not a valid sharding profile: ${errors}`);
