@@ -1,7 +1,7 @@
 import type { Queryable } from '../connect/queryable.js';
 import { parseQualifiedName, quoteQualifiedName } from '../connect/qualified-name.js';
 import { qualifiedName } from '../connect/sql.js';
-import { TargetTableError } from '../errors.js';
+import { ClusterStateError, TargetTableError } from '../errors.js';
 
 /** A column of the target table, as pg_attribute and pg_type describe it. */
 export interface ColumnInfo {
@@ -69,6 +69,20 @@ export async function nodeIdOf(db: Queryable, label: string): Promise<number | u
 export async function citusVersion(db: Queryable): Promise<string | undefined> {
   const r = await db.query<{ extversion: string }>("SELECT extversion FROM pg_extension WHERE extname = 'citus'");
   return r.rows[0]?.extversion;
+}
+
+/**
+ * Fails with a ClusterStateError saying that `what` (monitor, rebalance, tune) needs Citus when
+ * the connected database has no citus extension, instead of a raw "relation pg_dist_shard does
+ * not exist" from the first catalog query.
+ */
+export async function requireCitus(db: Queryable, what: string): Promise<void> {
+  const r = await db.query<{ citus: boolean; db: string }>(
+    "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS citus, current_database() AS db");
+  const row = r.rows[0]!;
+  if (row.citus) return;
+  throw new ClusterStateError(`${what} requires Citus: the citus extension is not installed in database ${row.db} `
+    + "(it reads Citus's shards and nodes; CREATE EXTENSION citus on the coordinator and the workers, then add the workers)");
 }
 
 export async function readTable(db: Queryable, tableName: string): Promise<TableInfo> {

@@ -26,6 +26,18 @@ const number = (value: string): number => {
   return n;
 };
 
+/**
+ * A busiest/mean node load ratio: at least 1 by definition, so a threshold below 1 (or NaN, which
+ * no load ever passes) cannot mean what was intended.
+ */
+const ratio = (value: string): number => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 1) {
+    throw new InvalidArgumentError('It must be a number of at least 1 (the busiest node\'s load over the mean node\'s, e.g. 1.1).');
+  }
+  return n;
+};
+
 /** Exit status 2: the command line is wrong (README: 0 loaded, 1 the load failed, 2 the command line is wrong). */
 const USAGE_EXIT = 2;
 
@@ -111,14 +123,14 @@ connectionOptions(program.command('monitor')
   .description('compare predicted with actual load per node and shard since the last snapshot, update the model')
   .option('--once', 'one cycle (the only mode; the daemon runs it on a schedule)')
   .option('--rebalance', 'move shards when the predicted busiest/mean node load passes the threshold')
-  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', number))
+  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', ratio))
   .action(async (flags: MonitorFlags) => (await monitorHandlers()).runMonitor(flags));
 
 connectionOptions(program.command('daemon')
   .description('run the monitor on a cron schedule and run requests from SQL (one acting daemon at a time; SIGTERM stops it promptly)')
   .option('--schedule <cron>', 'cron expression (default "*/5 * * * *")')
   .option('--rebalance', 'act when imbalance passes the threshold')
-  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', number)
+  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', ratio)
   .option('--allow-dir <dir>', 'directory whose files SQL requests may load (repeatable; default none: file requests are refused)', collect)
   .option('--request-timeout <seconds>', 'time limit of one SQL request (default 21600)', number)
   .option('--tick-timeout <seconds>', 'time limit of one monitor tick (default: the schedule interval, at most 600)', number))

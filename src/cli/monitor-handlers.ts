@@ -110,7 +110,8 @@ export async function runRebalance(flags: RebalanceFlags): Promise<void> {
     });
     if (flags.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else {
-      if (r.moves.length === 0) process.stdout.write('balanced: the rebalancer found no move worth making\n');
+      if (r.notRebalanced) process.stdout.write(`${r.notRebalanced}\n`);
+      else if (r.moves.length === 0) process.stdout.write('balanced: the rebalancer found no move worth making\n');
       for (const m of r.moves) process.stdout.write(`${flags.dryRun ? 'would move' : 'moved'} shard ${m.shardId} of ${m.table}: ${m.from} -> ${m.to}\n`);
     }
   } catch (err) {

@@ -10,6 +10,8 @@ import { assess, gatherShardFacts, overloadingShards, tenantsToIsolate, type Adv
 import { DEFAULT_REBALANCE_THRESHOLD } from '../rebalance/policy.js';
 import { recordWindow } from '../store/window-store.js';
 import { recordAction } from '../store/action-store.js';
+import { requireCitus } from '../catalog/catalog.js';
+import { InvalidConfigurationError } from '../errors.js';
 
 export type { Advice, Hotspot } from '../rebalance/advice.js';
 
@@ -73,6 +75,11 @@ const busiestOverMean = (loads: number[]) => (loads.length ? Math.max(...loads) 
  *    is recorded once done.
  */
 export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options: MonitorOptions = {}): Promise<MonitorResult> {
+  if (options.threshold !== undefined && !(options.threshold >= 1 && Number.isFinite(options.threshold))) {
+    // NaN passes no comparison (the monitor would never act), and busiest/mean is at least 1.
+    throw new InvalidConfigurationError(`threshold must be a number of at least 1 (busiest over mean node load), got ${options.threshold}`);
+  }
+  await requireCitus(db, 'monitor');
   const snapshot = await takeLoadSnapshot(db, conn);
   const previous = new Map((await db.query<{ shard_id: string; predicted_share: number }>(
     'SELECT shard_id::text, predicted_share FROM adaptive_load.shard_predictions')).rows.map((r) => [r.shard_id, r.predicted_share]));
@@ -177,7 +184,8 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
 /** Actual shares per shard for every recorded window with activity, oldest first. */
 async function loadHistory(db: pg.Client): Promise<Map<string, number>[]> {
   const r = await db.query<{ window_id: string; shard_id: string; total_ms: number }>(
-    'SELECT window_id::text, shard_id::text, total_ms FROM adaptive_load.shard_load ORDER BY window_id');
+    // Qualified: a bare `ORDER BY window_id` would sort the text output column (10 before 9).
+    'SELECT l.window_id::text AS window_id, l.shard_id::text AS shard_id, l.total_ms FROM adaptive_load.shard_load l ORDER BY l.window_id');
   const byWindow = new Map<string, { shard: string; ms: number }[]>();
   for (const row of r.rows) byWindow.set(row.window_id, [...(byWindow.get(row.window_id) ?? []), { shard: row.shard_id, ms: row.total_ms }]);
   return [...byWindow.values()].map((rows) => {

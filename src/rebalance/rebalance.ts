@@ -1,4 +1,5 @@
 import type { Queryable } from '../connect/queryable.js';
+import { readDistribution, readTable, requireCitus, type DistributionKind } from '../catalog/catalog.js';
 import { REBALANCER_IMPROVEMENT_THRESHOLD, REBALANCER_MINIMUM_THRESHOLD, REBALANCER_THRESHOLD } from './policy.js';
 
 export const STRATEGY = 'adaptive_load';
@@ -13,6 +14,24 @@ export interface PlannedMove {
 export interface RebalanceResult {
   readonly moves: PlannedMove[];
   readonly applied: boolean;
+  /**
+   * Set when the table asked for is not hash-distributed (reference, Citus local, plain): why
+   * there is nothing to rebalance. Not a failure: nothing is out of balance.
+   */
+  readonly notRebalanced?: string;
+}
+
+const NOT_HASH: Record<Exclude<DistributionKind, 'hash'>, string> = {
+  reference: 'a reference table (a copy on every node)',
+  'citus-local': 'a Citus local table (on the coordinator only)',
+  local: 'a plain PostgreSQL table (not in Citus\'s metadata)',
+  other: 'distributed by range or append (Citus\'s rebalancer moves hash-distributed shards only)',
+};
+
+/** Why `table` has nothing to rebalance, or undefined when it is hash-distributed. */
+async function notRebalanced(db: Queryable, table: string): Promise<string | undefined> {
+  const kind = (await readDistribution(db, await readTable(db, table), true)).kind;
+  return kind === 'hash' ? undefined : `${table} is ${NOT_HASH[kind]}, not hash-distributed: nothing to rebalance`;
 }
 
 /**
@@ -42,6 +61,11 @@ async function colocationGroups(db: Queryable, table?: string): Promise<string[]
  * rebalance_table_shards (blocking writes to the moved shards while each moves).
  */
 export async function rebalance(db: Queryable, options: { dryRun: boolean; table?: string; threshold?: number }): Promise<RebalanceResult> {
+  await requireCitus(db, 'rebalance');
+  if (options.table !== undefined) {
+    const why = await notRebalanced(db, options.table);
+    if (why) return { moves: [], applied: false, notRebalanced: why };
+  }
   await ensureStrategy(db);
   const moves: PlannedMove[] = [];
   for (const table of await colocationGroups(db, options.table)) {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { parseNodeLabel, type ConnectionConfig } from '../connect/config.js';
 import type { Queryable } from '../connect/queryable.js';
+import { requireCitus } from '../catalog/catalog.js';
 import { quoteLiteral } from '../connect/sql.js';
 import { toDatabaseError } from '../errors.js';
 import { readHostCounters } from '../workload/node-metrics.js';
@@ -55,6 +56,7 @@ function parseMemory(setting: string, unit: string | null): number {
 
 /** Plans (and with `apply`, makes) the setting changes on every worker. */
 export async function tuneWorkers(db: Queryable, conn: ConnectionConfig, apply: boolean): Promise<SettingChange[]> {
+  await requireCitus(db, 'tune');
   const loads = await nodeLoads(db);
   const totalCapacity = loads.reduce((a, l) => a + l.capacity, 0) || 1;
   const changes: SettingChange[] = [];

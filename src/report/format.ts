@@ -1,11 +1,19 @@
 /** Small formatting helpers shared by the renderers. */
-export function bytes(n: number): string {
+/** A size; null is a node that could not be reached (its size is unknown). */
+export function bytes(n: number | null): string {
+  if (n === null) return 'unreachable';
   if (n < 1024) return `${n} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let v = n / 1024;
   let u = 0;
   while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
   return `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** The size skew, saying which nodes it leaves out. */
+export function skew(t: { sizeSkew: number; unreachableNodes: readonly string[] }): string {
+  const n = t.unreachableNodes.length;
+  return `${t.sizeSkew.toFixed(2)}${n ? ` (${n} node${n === 1 ? '' : 's'} unreachable, left out)` : ''}`;
 }
 
 export function pct(x: number | null | undefined): string {

@@ -1,5 +1,5 @@
 import type { ReportData, TableReport } from './report-data.js';
-import { bytes, pct } from './format.js';
+import { bytes, pct, skew } from './format.js';
 import { HOT_FACTOR } from '../rebalance/policy.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -8,10 +8,10 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 function nodeBars(t: TableReport): string {
   const rowH = 26;
   const h = t.nodes.length * rowH * 2 + 30;
-  const maxBytes = Math.max(1, ...t.nodes.map((n) => n.bytes));
+  const maxBytes = Math.max(1, ...t.nodes.map((n) => n.bytes ?? 0));
   const bars = t.nodes.map((n, i) => {
     const y = 20 + i * rowH * 2;
-    const wSize = Math.round((n.bytes / maxBytes) * 360);
+    const wSize = Math.round(((n.bytes ?? 0) / maxBytes) * 360);
     const wLoad = Math.round((n.predictedLoad ?? 0) * 360);
     return `<text x="0" y="${y + 14}" class="l">${esc(n.node)}</text>
 <rect x="180" y="${y}" width="${wSize}" height="18" fill="#4e79a7"><title>${esc(bytes(n.bytes))}</title></rect>
@@ -51,7 +51,8 @@ function overTime(r: ReportData): string {
 export function renderHtml(r: ReportData): string {
   const tables = r.tables.map((t) => `<section><h2>${esc(t.table)}</h2>
 <p>${esc(t.kind)}${t.distributionColumn ? ` by <code>${esc(t.distributionColumn)}</code>` : ''}, ${t.shardCount} shards${t.colocatedWith.length ? `, colocated with ${t.colocatedWith.map((c) => `<code>${esc(c)}</code>`).join(', ')}` : ''}.
-Size skew (busiest/mean node): <b class="${t.sizeSkew > HOT_FACTOR ? 'warn' : 'ok'}">${t.sizeSkew.toFixed(2)}</b>.</p>
+Size skew (busiest/mean node): <b class="${t.sizeSkew > HOT_FACTOR ? 'warn' : 'ok'}">${esc(skew(t))}</b>.</p>
+${t.unreachableNodes.map((n) => `<p class="warn">Warning: ${esc(n)} is unreachable; its size and load are unknown.</p>`).join('\n')}
 ${nodeBars(t)}
 ${t.hotShards.length ? `<p>Hot shards: ${t.hotShards.map((h) => `${esc(h.shardId)} (${pct(h.predictedShare)} on ${esc(h.node)})`).join(', ')}</p>` : ''}
 ${t.isolatedTenants.length ? `<p>Isolated tenants: ${t.isolatedTenants.map(esc).join(', ')}</p>` : ''}</section>`).join('\n');

@@ -1,5 +1,5 @@
 import type { ReportData } from './report-data.js';
-import { bytes, pct } from './format.js';
+import { bytes, pct, skew } from './format.js';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');
 
@@ -7,7 +7,8 @@ export function renderMarkdown(r: ReportData): string {
   const out: string[] = [`# citus-adaptive-load report`, '', `Generated ${r.generatedAt}.`, ''];
   for (const t of r.tables) {
     out.push(`## ${t.table}`, '', `${t.kind}${t.distributionColumn ? ` by \`${t.distributionColumn}\`` : ''}, ${t.shardCount} shards`
-      + `${t.colocatedWith.length ? `, colocated with ${t.colocatedWith.map((c) => `\`${c}\``).join(', ')}` : ''}; size skew ${t.sizeSkew.toFixed(2)}.`, '');
+      + `${t.colocatedWith.length ? `, colocated with ${t.colocatedWith.map((c) => `\`${c}\``).join(', ')}` : ''}; size skew ${skew(t)}.`, '');
+    for (const n of t.unreachableNodes) out.push(`**Warning:** ${cell(n)} is unreachable; its size and load are unknown.`, '');
     out.push('| node | shards | size | predicted load |', '| --- | ---: | ---: | ---: |');
     for (const n of t.nodes) out.push(`| ${cell(n.node)} | ${n.shards} | ${bytes(n.bytes)} | ${pct(n.predictedLoad)} |`);
     out.push('');

@@ -1,5 +1,5 @@
 import type { ReportData } from './report-data.js';
-import { bytes, fit, pct, wrap } from './format.js';
+import { bytes, fit, pct, skew, wrap } from './format.js';
 
 const WIDTH = 80;
 
@@ -13,7 +13,8 @@ export function renderText(r: ReportData): string {
     for (const n of t.nodes) {
       out.push(`  ${fit(n.node, 24).padEnd(24)} ${String(n.shards).padStart(6)} ${bytes(n.bytes).padStart(11)} ${pct(n.predictedLoad).padStart(15)}`);
     }
-    out.push(`  size skew (busiest/mean): ${t.sizeSkew.toFixed(2)}`);
+    out.push(fit(`  size skew (busiest/mean): ${skew(t)}`, WIDTH));
+    for (const n of t.unreachableNodes) out.push(fit(`  warning: ${n} is unreachable; its size and load are unknown`, WIDTH));
     for (const h of t.hotShards.slice(0, 3)) out.push(fit(`  hot shard ${h.shardId} on ${h.node}: ${pct(h.predictedShare)} of predicted load`, WIDTH));
     if (t.isolatedTenants.length) out.push(fit(`  isolated tenants: ${t.isolatedTenants.join(', ')}`, WIDTH));
     out.push('');

@@ -38,9 +38,15 @@ export interface TableReport {
   readonly distributionColumn: string | null;
   readonly shardCount: number;
   readonly colocatedWith: string[];
-  readonly nodes: { node: string; shards: number; bytes: number; predictedLoad: number | null }[];
-  /** Busiest over mean node, by bytes. */
+  /**
+   * Per node holding shards of the table. A worker the coordinator cannot reach has
+   * `reachable: false` and `bytes: null` (its size is unknown, not zero).
+   */
+  readonly nodes: { node: string; shards: number; bytes: number | null; predictedLoad: number | null; reachable: boolean }[];
+  /** Busiest over mean node, by bytes, over the reachable nodes only. */
   readonly sizeSkew: number;
+  /** Nodes left out of sizeSkew because they could not be reached. */
+  readonly unreachableNodes: string[];
   readonly hotShards: { shardId: string; node: string; predictedShare: number }[];
   readonly isolatedTenants: string[];
 }
@@ -60,6 +66,10 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
             CASE WHEN partmethod = 'h' THEN 'distributed' WHEN repmodel = 't' THEN 'reference' ELSE 'citus local' END AS kind,
             CASE WHEN partkey IS NULL THEN NULL ELSE column_to_column_name(logicalrelid, partkey) END AS col, colocationid
        FROM pg_dist_partition WHERE $1::regclass IS NULL OR logicalrelid = $1::regclass ORDER BY 1`, [table ?? null]);
+  // citus_shards reports no size for a worker it cannot reach (summed, it read as 0 B and
+  // doubled the skew): ask every worker, and leave the silent ones out of the size figures.
+  const unreachable = !citus || tables.rows.length === 0 ? new Set<string>() : new Set((await db.query<{ node: string }>(
+    "SELECT nodename || ':' || nodeport AS node FROM run_command_on_workers('SELECT 1') WHERE NOT success")).rows.map((r) => r.node));
   const result: TableReport[] = [];
   for (const t of tables.rows) {
     const nodes = await db.query<{ node: string; shards: number; bytes: string; predicted: number | null }>(
@@ -76,7 +86,7 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
     const profile = await db.query<{ isolate: string[] | null }>(
       `SELECT ARRAY(SELECT jsonb_array_elements_text(profile->'isolate')) AS isolate FROM adaptive_load.profiles
         WHERE table_name IN ($1, split_part($1, '.', 2)) AND applied ORDER BY created_at DESC LIMIT 1`, [t.t]);
-    const bytes = nodes.rows.map((n) => Number(n.bytes));
+    const bytes = nodes.rows.filter((n) => !unreachable.has(n.node)).map((n) => Number(n.bytes));
     const mean = bytes.reduce((a, b) => a + b, 0) / Math.max(1, bytes.length);
     result.push({
       table: t.t,
@@ -84,14 +94,19 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
       distributionColumn: t.col,
       shardCount: nodes.rows.reduce((a, n) => a + n.shards, 0) / (t.kind === 'reference' ? Math.max(1, nodes.rows.length) : 1),
       colocatedWith: colocated.rows.map((r) => r.t),
-      nodes: nodes.rows.map((n) => ({ node: n.node, shards: n.shards, bytes: Number(n.bytes), predictedLoad: n.predicted })),
+      nodes: nodes.rows.map((n) => {
+        const reachable = !unreachable.has(n.node);
+        return { node: n.node, shards: n.shards, bytes: reachable ? Number(n.bytes) : null, predictedLoad: n.predicted, reachable };
+      }),
       sizeSkew: mean > 0 ? Math.max(...bytes) / mean : 1,
+      unreachableNodes: nodes.rows.filter((n) => unreachable.has(n.node)).map((n) => n.node),
       hotShards: hot.rows.filter((h) => h.share > 2 / Math.max(1, nodes.rows.reduce((a, n) => a + n.shards, 0))).map((h) => ({ shardId: h.shard_id, node: h.node, predictedShare: h.share })),
       isolatedTenants: profile.rows[0]?.isolate ?? [],
     });
   }
   const windows = await db.query<{ window_id: string; from_at: Date; to_at: Date; mape: number | null; nodes: ReportData['windows'][number]['nodes'] }>(
-    'SELECT window_id::text, from_at, to_at, mape, nodes FROM adaptive_load.windows ORDER BY window_id DESC LIMIT 50');
+    // `ORDER BY window_id` would name the output column, the text: qualify it to sort by number.
+    'SELECT w.window_id::text AS window_id, w.from_at, w.to_at, w.mape, w.nodes FROM adaptive_load.windows w ORDER BY w.window_id DESC LIMIT 50');
   // Node metrics come from the monitor, which needs Citus (and pg_dist_node exists only with it).
   const health = !citus ? { rows: [] } : await db.query<{ node: string; to_at: Date; busy_ms: number; xacts_per_second: number; cache_hit_ratio: number | null;
     waiting_backends: number; connections_used: number; host_cpu_busy: number | null; host_memory_used: number | null; background_ms: number; capacity: number }>(
@@ -101,8 +116,8 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
        FROM adaptive_load.node_metrics m JOIN adaptive_load.windows w USING (window_id)
       WHERE m.window_id = (SELECT max(window_id) FROM adaptive_load.node_metrics) ORDER BY m.node`);
   const loads = await db.query<{ job_id: string; table_name: string; source: string; load_path: string | null; path_reason: string | null; status: string; rows_loaded: string | null; seconds: number | null; started_at: Date }>(
-    `SELECT job_id::text, table_name, source, load_path, path_reason, status, rows_loaded::text, seconds, started_at FROM adaptive_load.loads
-      WHERE $1::text IS NULL OR table_name IN ($1, 'public.' || $1) ORDER BY job_id DESC LIMIT 20`, [table ?? null]);
+    `SELECT l.job_id::text AS job_id, table_name, source, load_path, path_reason, status, rows_loaded::text, seconds, started_at FROM adaptive_load.loads l
+      WHERE $1::text IS NULL OR table_name IN ($1, 'public.' || $1) ORDER BY l.job_id DESC LIMIT 20`, [table ?? null]);
   const actions = await db.query<{ taken_at: Date; kind: string; detail: unknown; undo_sql: string | null }>(
     'SELECT taken_at, kind, detail, undo_sql FROM adaptive_load.actions_taken LIMIT 20');
   const recommendations: ReportData['recommendations'] = (await latestAdvice(db, table))

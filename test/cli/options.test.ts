@@ -104,6 +104,24 @@ describe('the CLI refuses bad values before connecting (exit 2)', () => {
     assert.match(r.stderr, /option '--seed <n>' argument 'abc' is invalid\. It must be an integer/);
   });
 
+  for (const command of ['monitor', 'daemon']) {
+    for (const value of ['abc', '0', '-1', '0.5', 'Infinity']) {
+      it(`${command} --threshold ${value} is refused before connecting (exit 2): busiest/mean node load is a ratio of at least 1`, async () => {
+        const r = await runCli([command, ...nowhere, '--threshold', value]);
+        assert.equal(r.status, 2, r.stderr);
+        assert.match(r.stderr, new RegExp(`option '--threshold <ratio>' argument '${value}' is invalid\\. It must be a number`));
+      });
+    }
+  }
+
+  it('--threshold 1 and 1.5 are accepted (the run gets as far as connecting)', async () => {
+    for (const value of ['1', '1.5']) {
+      const r = await runCli(['monitor', '--once', ...nowhere, '--threshold', value]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /cannot connect to the coordinator/);
+    }
+  });
+
   it('a connection failure names the node once, added by the CLI', async () => {
     const r = await runCli(['--table', 't', ...nowhere, '--json', input]);
     assert.equal(r.status, 1, r.stderr);

@@ -253,6 +253,59 @@ describe('Citus suite: predicted load, rebalancing, daemon', { skip }, () => {
     assert.ok(eventsShards.every((id) => prior.get(id)!.source === 'size'));
   });
 
+  it('rebalance --table on a reference, Citus-local or plain table says it is not hash-distributed (exit 0, nothing to do)', async () => {
+    await sql('CREATE TABLE lookup (id int PRIMARY KEY)');
+    await sql("SELECT create_reference_table('lookup')");
+    await sql('CREATE TABLE plain_local (id int)');
+    await sql('CREATE TABLE citus_local (id int)');
+    await sql("SELECT citus_set_coordinator_host('localhost', $1)", [cluster.coordinator.port]);
+    await sql("SELECT citus_add_local_table_to_metadata('citus_local')");
+    const cases: [string, RegExp][] = [
+      ['lookup', /^lookup is a reference table \(a copy on every node\), not hash-distributed: nothing to rebalance\n$/],
+      ['citus_local', /^citus_local is a Citus local table \(on the coordinator only\), not hash-distributed: nothing to rebalance\n$/],
+      ['plain_local', /^plain_local is a plain PostgreSQL table \(not in Citus's metadata\), not hash-distributed: nothing to rebalance\n$/],
+    ];
+    for (const [table, message] of cases) {
+      const r = await runCli(['rebalance', '--dry-run', '--table', table, '--coordinator', url]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, message);
+      assert.doesNotMatch(r.stdout, /balanced/);
+      const j = await runCli(['rebalance', '--dry-run', '--table', table, '--coordinator', url, '--json']);
+      assert.equal(j.status, 0, j.stderr);
+      assert.deepEqual((j.json as { moves: unknown[] }).moves, []);
+      assert.match(String((j.json as { notRebalanced?: string }).notRebalanced), /not hash-distributed/);
+    }
+    const missing = await runCli(['rebalance', '--dry-run', '--table', 'no_such_table', '--coordinator', url]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /no_such_table does not exist/);
+    await sql('DROP TABLE lookup, plain_local, citus_local');
+  });
+
+  it('report marks a worker it cannot reach and leaves it out of the size skew', async () => {
+    const victim = cluster.workers[1]!;
+    cluster.kill(victim);
+    try {
+      const r = await runCli(['report', '--format', 'json', '--table', 'events', '--coordinator', url]);
+      assert.equal(r.status, 0, r.stderr);
+      const data = JSON.parse(r.stdout) as { tables: { table: string; sizeSkew: number; nodes: { node: string; bytes: number | null; reachable: boolean }[] }[] };
+      const events = data.tables.find((t) => t.table === 'events')!;
+      const down = events.nodes.find((n) => n.node.endsWith(`:${victim.port}`))!;
+      const up = events.nodes.find((n) => !n.node.endsWith(`:${victim.port}`))!;
+      assert.equal(down.reachable, false);
+      assert.equal(down.bytes, null);
+      assert.equal(up.reachable, true);
+      assert.ok(up.bytes! > 0);
+      assert.equal(events.sizeSkew, 1, 'one reachable node: no skew to speak of');
+      const text = await runCli(['report', '--table', 'events', '--coordinator', url]);
+      assert.equal(text.status, 0, text.stderr);
+      assert.match(text.stdout, new RegExp(`:${victim.port}\\s.*unreachable`));
+      assert.match(text.stdout, /size skew \(busiest\/mean\): 1\.00 \(1 node unreachable, left out\)/);
+      assert.doesNotMatch(text.stdout, /\b0 B\b/);
+    } finally {
+      cluster.restart(victim);
+    }
+  });
+
   it('the daemon records a worker that went away, keeps ticking, and stops cleanly', async () => {
     const conn = resolveConnectionConfig({ coordinator: url });
     const ticks: MonitorResult[] = [];

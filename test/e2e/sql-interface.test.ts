@@ -107,6 +107,20 @@ describe('SQL interface, requests and reports', () => {
     assert.match(refused, /schema adaptive_load is owned by mallory, which is neither postgres/);
   });
 
+  it('analyze_table refuses a sample_percent outside (0, 100] with a clear error, and keeps its pinned search_path', async () => {
+    for (const pct of ['0', '-5', '100.5', "'NaN'"]) {
+      await assert.rejects(sql(`SELECT adaptive_load.analyze_table('orders', ${pct})`), (e: Error & { code?: string }) => {
+        assert.match(e.message, /^sample_percent must be greater than 0 and at most 100 \(or NULL for a 20,000-row sample\), got /);
+        assert.equal(e.code, '22023');
+        return true;
+      }, pct);
+    }
+    const ok = await sql("SELECT adaptive_load.analyze_table('orders', 100) AS p");
+    assert.ok(ok.rows[0].p.kind);
+    const config = await sql("SELECT proconfig FROM pg_proc WHERE oid = 'adaptive_load.analyze_table(regclass, float8)'::regprocedure");
+    assert.deepEqual(config.rows[0].proconfig, ['search_path=pg_catalog, pg_temp']);
+  });
+
   it('renders text within 80 columns, JSON, Markdown, and a self-contained HTML page', async () => {
     const text = await runCli(['report', '--coordinator', url]);
     assert.equal(text.status, 0, text.stderr);
