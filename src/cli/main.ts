@@ -6,6 +6,7 @@ import type { AnalyzeFlags, PlanFlags } from './plan-handlers.js';
 import type { DaemonFlags, MonitorFlags, RebalanceFlags, TuneFlags } from './monitor-handlers.js';
 import type { ReportFlags } from './report-handler.js';
 import { reportFailure } from './format-error.js';
+import { DEFAULT_REBALANCE_THRESHOLD, DEFAULT_SCHEDULE } from '../rebalance/policy.js';
 
 // Handlers load on demand: `--help` and every command pay only for what they use.
 const handlers = () => import('./handlers.js');
@@ -33,7 +34,7 @@ const number = (value: string): number => {
 const ratio = (value: string): number => {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 1) {
-    throw new InvalidArgumentError('It must be a number of at least 1 (the busiest node\'s load over the mean node\'s, e.g. 1.1).');
+    throw new InvalidArgumentError(`It must be a number of at least 1 (the busiest node's load over the mean node's, e.g. ${DEFAULT_REBALANCE_THRESHOLD}).`);
   }
   return n;
 };
@@ -123,14 +124,14 @@ connectionOptions(program.command('monitor')
   .description('compare predicted with actual load per node and shard since the last snapshot, update the model')
   .option('--once', 'one cycle (the only mode; the daemon runs it on a schedule)')
   .option('--rebalance', 'move shards when the predicted busiest/mean node load passes the threshold')
-  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', ratio))
+  .option('--threshold <ratio>', `busiest/mean node load that triggers a rebalance (default ${DEFAULT_REBALANCE_THRESHOLD})`, ratio))
   .action(async (flags: MonitorFlags) => (await monitorHandlers()).runMonitor(flags));
 
 connectionOptions(program.command('daemon')
   .description('run the monitor on a cron schedule and run requests from SQL (one acting daemon at a time; SIGTERM stops it promptly)')
-  .option('--schedule <cron>', 'cron expression (default "*/5 * * * *")')
+  .option('--schedule <cron>', `cron expression (default "${DEFAULT_SCHEDULE}")`)
   .option('--rebalance', 'act when imbalance passes the threshold')
-  .option('--threshold <ratio>', 'busiest/mean node load that triggers a rebalance (default 1.1)', ratio)
+  .option('--threshold <ratio>', `busiest/mean node load that triggers a rebalance (default ${DEFAULT_REBALANCE_THRESHOLD})`, ratio)
   .option('--allow-dir <dir>', 'directory whose files SQL requests may load (repeatable; default none: file requests are refused)', collect)
   .option('--request-timeout <seconds>', 'time limit of one SQL request (default 21600)', number)
   .option('--tick-timeout <seconds>', 'time limit of one monitor tick (default: the schedule interval, at most 600)', number))
