@@ -1,0 +1,91 @@
+/**
+ * The coordinator session that holds Citus's shard locks for a direct load sits idle in its
+ * transaction while the rows stream. If that session ends (a server's
+ * idle_in_transaction_session_timeout, a terminated backend, a cut connection), the locks go with
+ * it and shard moves and splits may proceed under the load. The load must not lose its locks to
+ * the server's idle timeout, and must never write its commit record without them.
+ */
+import { execFileSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { citusUnavailableReason, LocalCluster, withClient } from '../../scripts/local-cluster.js';
+
+const skip = citusUnavailableReason();
+
+/** Blocks the event loop (onPhase is synchronous): the servers keep running meanwhile. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+const LOCKS_SESSION = "application_name LIKE 'citus-adaptive-load job % locks'";
+
+describe('the shard locks session lasts until the last COMMIT PREPARED', { skip }, () => {
+  let cluster: LocalCluster;
+  let url: string;
+  let dir: string;
+  const sql = async (text: string, values?: unknown[]) => withClient(url, (c) => c.query(text, values));
+  /** psql, synchronously, for use inside onPhase. */
+  const psql = (text: string) => execFileSync('psql', [url, '-AtXc', text], { encoding: 'utf8' }).trim();
+  const prepared = async () => {
+    let n = 0;
+    for (const node of cluster.nodes) {
+      n += (await withClient(node.url, (c) => c.query("SELECT count(*)::int AS n FROM pg_prepared_xacts WHERE gid LIKE 'cal\\_%'"))).rows[0].n;
+    }
+    return n;
+  };
+
+  before(async () => {
+    cluster = await LocalCluster.start({ workers: 1, citus: true });
+    url = cluster.coordinator.url;
+    dir = mkdtempSync(join(tmpdir(), 'cal-lock-session-'));
+  });
+  after(async () => cluster?.stop());
+
+  const table = async (name: string) => {
+    await sql(`CREATE TABLE ${name} (account bigint NOT NULL, v int)`);
+    await sql(`SELECT create_distributed_table('${name}', 'account', shard_count => 4)`);
+    const file = join(dir, `${name}.csv`);
+    writeFileSync(file, Array.from({ length: 1000 }, (_, i) => `${i},${i}`).join('\n'));
+    return file;
+  };
+
+  it("keeps its locks through the coordinator's idle_in_transaction_session_timeout", async () => {
+    const { load } = await import('../../src/pipeline/loader.js');
+    const file = await table('idle_locks');
+    await sql("ALTER SYSTEM SET idle_in_transaction_session_timeout = '1s'");
+    await sql('SELECT pg_reload_conf()');
+    try {
+      let locksAtPrepared = -1;
+      const summary = await load({
+        table: 'idle_locks', file, connection: { coordinator: url },
+        onPhase: (p) => {
+          if (p === 'locked') sleepSync(2500); // the locks session is idle in its transaction meanwhile
+          if (p === 'prepared') locksAtPrepared = Number(psql(`SELECT count(*) FROM pg_stat_activity WHERE ${LOCKS_SESSION}`));
+        },
+      });
+      assert.equal(summary.rows, 1000);
+      assert.equal(locksAtPrepared, 1, 'the session holding the shard locks was gone before the commit record');
+    } finally {
+      await sql('ALTER SYSTEM RESET idle_in_transaction_session_timeout');
+      await sql('SELECT pg_reload_conf()');
+    }
+  });
+
+  it('a load whose locks session ended before the commit record commits nothing', async () => {
+    const { load } = await import('../../src/pipeline/loader.js');
+    const file = await table('lost_locks');
+    await assert.rejects(load({
+      table: 'lost_locks', file, connection: { coordinator: url },
+      onPhase: (p) => {
+        if (p === 'streamed') psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE ${LOCKS_SESSION}`);
+      },
+    }), /lock/i);
+    assert.equal(Number((await sql('SELECT count(*) AS n FROM lost_locks')).rows[0].n), 0);
+    assert.equal(await prepared(), 0, 'no prepared transaction may be left');
+    const jobs = (await sql("SELECT status FROM adaptive_load.load_jobs WHERE table_name = 'public.lost_locks'")).rows;
+    assert.deepEqual(jobs.map((j) => j.status), ['failed']);
+  });
+});
