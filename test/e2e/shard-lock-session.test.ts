@@ -88,4 +88,38 @@ describe('the shard locks session lasts until the last COMMIT PREPARED', { skip 
     const jobs = (await sql("SELECT status FROM adaptive_load.load_jobs WHERE table_name = 'public.lost_locks'")).rows;
     assert.deepEqual(jobs.map((j) => j.status), ['failed']);
   });
+
+  it('a --profile naming another table is refused: no other table is created or distributed', async () => {
+    const { load } = await import('../../src/pipeline/loader.js');
+    const profileOf = (tableName: string) => {
+      const f = join(dir, `${tableName}.profile.json`);
+      writeFileSync(f, JSON.stringify({
+        version: 1, table: tableName, createdAt: new Date().toISOString(), kind: 'distributed', distributionColumn: 'account',
+        shardCount: 4, colocateWith: null, isolate: [], splitPoints: [], placement: [], shards: [], candidates: [], reasons: [],
+        columnTypes: { account: 'bigint', v: 'int' }, sample: { rows: 0 }, keyChanges: [], referenceTables: [],
+        predicted: { rows: 0, bytes: 0, maxShardLoadOverMean: 1 },
+      }));
+      return f;
+    };
+    const file = join(dir, 'prof.csv');
+    writeFileSync(file, Array.from({ length: 100 }, (_, i) => `${i},${i}`).join('\n'));
+    const exists = async (t: string) => (await sql('SELECT to_regclass($1)::text AS t', [t])).rows[0].t !== null;
+
+    // A missing table: the profile's table must not be created (and left behind) instead.
+    await assert.rejects(load({ table: 'prof_target', file, connection: { coordinator: url }, profileFile: profileOf('prof_other') }));
+    assert.equal(await exists('prof_other'), false, 'the load created (and left behind) a table it was not asked for');
+    assert.equal(await exists('prof_target'), false);
+
+    // An existing local table: another local table named by the profile must not be distributed.
+    await sql('CREATE TABLE loc_target (account bigint NOT NULL, v int)');
+    await sql('CREATE TABLE loc_other (account bigint NOT NULL, v int)');
+    await load({ table: 'loc_target', file, connection: { coordinator: url }, profileFile: profileOf('loc_other') }).catch(() => {});
+    const distributed = (await sql("SELECT count(*)::int AS n FROM pg_dist_partition WHERE logicalrelid = 'loc_other'::regclass")).rows[0].n;
+    assert.equal(distributed, 0, 'the load distributed a table it was not asked to load');
+
+    // The same table, spelled another way, is of course accepted.
+    await sql('CREATE TABLE loc_same (account bigint NOT NULL, v int)');
+    const ok = await load({ table: 'loc_same', file, connection: { coordinator: url }, profileFile: profileOf('public."loc_same"') });
+    assert.equal(ok.rows, 100);
+  });
 });
