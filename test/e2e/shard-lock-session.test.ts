@@ -122,4 +122,25 @@ describe('the shard locks session lasts until the last COMMIT PREPARED', { skip 
     const ok = await load({ table: 'loc_same', file, connection: { coordinator: url }, profileFile: profileOf('public."loc_same"') });
     assert.equal(ok.rows, 100);
   });
+
+  it('recover ends within its timeouts when the coordinator stops answering', async () => {
+    const { runCli } = await import('../support/cli.js');
+    const { FaultProxy } = await import('../support/fault-proxy.js');
+    const proxy = await FaultProxy.start({ targetHost: '127.0.0.1', targetPort: cluster.coordinator.port });
+    try {
+      // The coordinator goes silent at recovery's question about running jobs.
+      proxy.addRule({ direction: 'frontend', action: 'stall', match: (m) => /adaptive_load\.load_jobs WHERE status/.test(m.text ?? '') });
+      let pid: number | undefined;
+      let hung = false;
+      const timer = setTimeout(() => { hung = true; if (pid) process.kill(pid, 'SIGKILL'); }, 60_000);
+      const r = await runCli(['recover', '--coordinator', `postgresql://postgres@127.0.0.1:${proxy.port}/postgres`,
+        '--statement-timeout', '2', '--connect-timeout', '2', '--json'], { onSpawn: (p) => { pid = p; } })
+        .finally(() => clearTimeout(timer));
+      assert.equal(proxy.events.filter((e) => e.action === 'stall').length, 1, 'the fault was injected');
+      assert.equal(hung, false, 'recover hung on a silent coordinator');
+      assert.notEqual(r.status, 0);
+    } finally {
+      await proxy.close();
+    }
+  });
 });
