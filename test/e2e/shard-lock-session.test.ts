@@ -143,4 +143,38 @@ describe('the shard locks session lasts until the last COMMIT PREPARED', { skip 
       await proxy.close();
     }
   });
+
+  it('a bad input row while batches are in flight commits nothing on any worker', async () => {
+    const { load } = await import('../../src/pipeline/loader.js');
+    const pg = (await import('pg')).default;
+    await sql('CREATE TABLE in_flight (account bigint NOT NULL, v int)');
+    await sql("SELECT create_distributed_table('in_flight', 'account', shard_count => 4)");
+    // One shard (X) gets one full batch at the start and nothing after; a session blocks on it
+    // (its shard table is locked on the worker) while the other session writes the rest.
+    const x = (await sql(`SELECT shardid::text AS id, shardminvalue::int AS lo, shardmaxvalue::int AS hi FROM pg_dist_shard
+      WHERE logicalrelid = 'in_flight'::regclass ORDER BY shardid LIMIT 1`)).rows[0];
+    const keys = (await sql(`SELECT k::int AS k, hashint8(k) BETWEEN $1 AND $2 AS in_x FROM generate_series(1, 200000) k`, [x.lo, x.hi])).rows;
+    const inX = keys.filter((r) => r.in_x).slice(0, 3000).map((r) => r.k as number);
+    const rest = keys.filter((r) => !r.in_x).map((r) => r.k as number);
+    const lines = [...inX.map((k) => `${k},1`), ...rest.slice(0, 100000).map((k) => `${k},1`), '1,2,3', ...rest.slice(100000).map((k) => `${k},1`)];
+    const file = join(dir, 'in_flight.csv');
+    writeFileSync(file, lines.join('\n'));
+    const worker = new pg.Client({ connectionString: cluster.workers[0]!.url });
+    await worker.connect();
+    try {
+      await worker.query('SET citus.enable_manual_changes_to_shards = on');
+      await worker.query('BEGIN');
+      await worker.query(`LOCK TABLE public.in_flight_${x.id} IN ACCESS EXCLUSIVE MODE`);
+      const release = setTimeout(() => { worker.query('COMMIT').catch(() => {}); }, 4000);
+      await assert.rejects(load({
+        table: 'in_flight', file, connection: { coordinator: url }, connectionsPerNode: 2, batchBytes: 16384,
+      }), /line 100002|fields|column/i);
+      clearTimeout(release);
+      await worker.query('COMMIT').catch(() => {});
+    } finally {
+      await worker.end();
+    }
+    assert.equal(Number((await sql('SELECT count(*) AS n FROM in_flight')).rows[0].n), 0, 'a failed load left rows behind');
+    assert.equal(await prepared(), 0);
+  });
 });
