@@ -11,7 +11,7 @@
  * (.dependency-cruiser.cjs); nothing inside src imports it.
  */
 import { resolveConnectionConfig, type ConnectionInput } from './connect/config.js';
-import { connectCoordinator } from './connect/coordinator.js';
+import { connectCoordinator, endWithoutWaiting } from './connect/coordinator.js';
 import { resolveCopyFormat, type CopyFormatInput } from './input/copy-format.js';
 import { inputSource } from './input/input-source.js';
 import { analyzeInput, planForInput, type InputAnalysis, type PlanResult } from './plan/analyze.js';
@@ -193,10 +193,15 @@ export type { RecoveryResult } from './load/distributed-commit.js';
  */
 export async function recover(options: ConnectionOptions = {}): Promise<RecoveryResult> {
   const conn = resolveConnectionConfig(options.connection ?? {});
-  return withCoordinator(options, async (db) => {
+  // Every statement bounded, and the session let go without waiting: a coordinator that stops
+  // answering fails recovery within the timeouts instead of holding it up.
+  const db = await connectCoordinator(conn, 'citus-adaptive-load recovery', conn.timeouts);
+  try {
     await migrateSchema(db);
-    return recoverAll(db, conn);
-  });
+    return await recoverAll(db, conn);
+  } finally {
+    endWithoutWaiting(db);
+  }
 }
 
 /** Installs or upgrades the adaptive_load schema (tables, SQL functions, views); returns the migrations applied. */

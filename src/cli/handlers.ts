@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { connectCoordinator } from '../connect/coordinator.js';
+import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js';
 import { resolveConnectionConfig, type ConnectionInput } from '../connect/config.js';
 import { parseQualifiedName } from '../connect/qualified-name.js';
 import { InvalidConfigurationError } from '../errors.js';
@@ -164,10 +164,13 @@ export async function runMigrate(flags: CommonFlags): Promise<void> {
 export async function runRecover(flags: CommonFlags): Promise<void> {
   try {
     const conn = resolveConnectionConfig(connectionInput(flags));
-    const result = await withCoordinator(flags, async (c) => {
+    // Every statement bounded, and the session let go without waiting: a coordinator that stops
+    // answering fails recovery within the timeouts instead of holding it up.
+    const c = await connectCoordinator(conn, 'citus-adaptive-load recovery', conn.timeouts);
+    const result = await (async () => {
       await migrate(c);
       return recoverAll(c, conn);
-    });
+    })().finally(() => endWithoutWaiting(c));
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(result)}\n`);
     } else {

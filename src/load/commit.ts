@@ -32,6 +32,8 @@ export interface DistributedCommit {
   readonly conn: ConnectionConfig;
   readonly jobId: number;
   readonly onPhase: (phase: LoadPhase) => void;
+  /** Throws unless the shard locks are still held (see shard-locks.ts); asked before the record is written. */
+  readonly checkLocks?: () => Promise<void>;
 }
 
 /**
@@ -42,6 +44,13 @@ export async function commitDistributed(c: DistributedCommit, sessions: CopySess
   const gids = globalTransactionIds(c.jobId, sessions.length);
   await prepareAll(sessions, gids);
   c.onPhase('prepared');
+  try {
+    // Without the locks a shard may have moved under the load: no record, so nothing commits.
+    await c.checkLocks?.();
+  } catch (err) {
+    await Promise.all(sessions.map((s) => s.abort()));
+    throw err;
+  }
   let commitSent = false;
   try {
     await c.coordinator.query('BEGIN');

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import pgCopyStreams from 'pg-copy-streams';
-import { TimeoutError, toDatabaseError } from '../errors.js';
+import { AdaptiveLoadError, TimeoutError, toDatabaseError } from '../errors.js';
 import type { Timeouts } from '../connect/config.js';
 import { DEADLINE_GRACE_MS, endWithoutWaiting } from '../connect/coordinator.js';
 import { destroyConnection, formatSeconds, withDeadline } from '../connect/deadline.js';
@@ -52,6 +52,12 @@ export class CopySession {
   preparedGid: string | undefined;
   /** The commit record may exist: abort() must not roll the prepared transaction back. */
   private keptForRecovery = false;
+  /**
+   * abort() has begun: nothing but its own statements may be sent any more. A COPY queued behind
+   * its ROLLBACK (a writer finishing a batch and taking the next) would run outside any
+   * transaction and commit its rows on this node at once.
+   */
+  private ending = false;
 
   private constructor(
     readonly node: string,
@@ -91,11 +97,21 @@ export class CopySession {
 
   /** Queryable, so metadata can be written in this session's transaction. */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
-    return this.bounded(`query on ${this.node}`, () => this.client.query<R>(text, values));
+    return this.bounded(`query on ${this.node}`, () => {
+      this.refuseWhenEnding(`query on ${this.node}`);
+      return this.client.query<R>(text, values);
+    });
   }
 
   async run(sql: string, what = `${sql.split(' ', 2).join(' ')} on ${this.node}`): Promise<void> {
-    await this.bounded(what, () => this.client.query(sql));
+    await this.bounded(what, () => {
+      this.refuseWhenEnding(what);
+      return this.client.query(sql);
+    });
+  }
+
+  private refuseWhenEnding(what: string): void {
+    if (this.ending) throw new AdaptiveLoadError(`${what}: not sent, the transaction on ${this.node} is being rolled back`);
   }
 
   /** Applies the coordinator's input settings and the load's timeouts, and begins the transaction, in one round trip. */
@@ -106,6 +122,7 @@ export class CopySession {
 
   /** Streams the batch's bytes into `COPY ... FROM STDIN`; resolves with the server's row count. */
   copy(copySql: string, batch: Batch): Promise<number> {
+    if (this.ending) return Promise.reject(new AdaptiveLoadError(`COPY on ${this.node}: not sent, the transaction is being rolled back`));
     // Errors keep pg's fields (where: the COPY line) for the caller; only a deadline replaces them.
     return withDeadline(this.client, this.deadlineMs, () => `COPY on ${this.node}`, this.node, new Promise((resolve, reject) => {
       const stream = this.client.query(pgCopyStreams.from(copySql));
@@ -123,6 +140,7 @@ export class CopySession {
    */
   async copyWhole(copySql: string, chunks: AsyncIterable<Buffer>): Promise<number> {
     await this.run('SET LOCAL statement_timeout = 0', `COPY on ${this.node}`);
+    this.refuseWhenEnding(`COPY on ${this.node}`);
     const stream = this.client.query(pgCopyStreams.from(copySql));
     let timer: NodeJS.Timeout | undefined;
     let stalled = false;
@@ -176,9 +194,11 @@ export class CopySession {
 
   /** Undoes whatever this session did, prepared or not. Never throws: the node may be gone. */
   async abort(): Promise<void> {
+    this.ending = true;
+    const end = (sql: string) => this.bounded(`${sql.split(' ', 2).join(' ')} on ${this.node}`, () => this.client.query(sql));
     try {
-      if (this.inTransaction) await this.run('ROLLBACK');
-      if (this.preparedGid && !this.keptForRecovery) await this.run(`ROLLBACK PREPARED ${quoteLiteral(this.preparedGid)}`);
+      if (this.inTransaction) await end('ROLLBACK');
+      if (this.preparedGid && !this.keptForRecovery) await end(`ROLLBACK PREPARED ${quoteLiteral(this.preparedGid)}`);
       this.preparedGid = undefined;
       this.inTransaction = false;
     } catch {

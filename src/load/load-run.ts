@@ -58,6 +58,8 @@ export interface LoadRunOptions {
   table: TableInfo;
   /** The layout rows are routed by; on the direct path, the one read under the shard locks. */
   distribution: Distribution;
+  /** Direct path: throws unless the shard locks are still held; asked before the commit record. */
+  checkLocks?: () => Promise<void>;
   /** 'direct': COPY into the shard placements, two-phase commit. 'coordinator': Citus's own COPY. */
   path: 'direct' | 'coordinator';
   /**
@@ -186,7 +188,8 @@ export class LoadRun {
         shards: this.targets.map((t) => ({ target: t.label, shardId: t.shardId, nodes: t.nodes, rows: this.pool.targetRows[t.index]! })),
       };
       const unfinished = this.o.path === 'direct'
-        ? await commitDistributed({ coordinator: this.o.coordinator, conn: this.o.connection, jobId: this.o.jobId, onPhase: this.onPhase }, all, result)
+        ? await commitDistributed({ coordinator: this.o.coordinator, conn: this.o.connection, jobId: this.o.jobId, onPhase: this.onPhase,
+          ...(this.o.checkLocks ? { checkLocks: this.o.checkLocks } : {}) }, all, result)
         : await commitOnCoordinator(all[0]!, this.o.jobId, result);
       trace('committed');
       this.onPhase('committed');

@@ -2,7 +2,7 @@ import pg from 'pg';
 import pgCopyStreams from 'pg-copy-streams';
 import { readDistribution, type Distribution, type TableInfo } from '../catalog/catalog.js';
 import type { ConnectionConfig } from '../connect/config.js';
-import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js';
+import { connectCoordinator, DEADLINE_GRACE_MS, endWithoutWaiting } from '../connect/coordinator.js';
 import { withDeadline } from '../connect/deadline.js';
 import { qualifiedName } from '../connect/sql.js';
 import { ClusterStateError, toDatabaseError } from '../errors.js';
@@ -37,6 +37,11 @@ const MAX_LOCK_ROUNDS = 5;
 export interface HeldShardLocks {
   /** The table's layout, read under the locks: route by this one. */
   readonly distribution: Distribution;
+  /**
+   * Throws unless the session holding the locks is still there (so are its locks): a direct
+   * load asks this after every PREPARE and before its commit record, and rolls back without it.
+   */
+  check(): Promise<void>;
   /** Ends the transaction holding the locks (bounded; never throws). */
   release(): Promise<void>;
 }
@@ -51,15 +56,26 @@ export async function lockShardsForLoad(conn: ConnectionConfig, table: TableInfo
       .catch(() => { /* ending the session releases them too */ });
     endWithoutWaiting(client);
   };
+  const check = async () => {
+    try {
+      await withDeadline(client, statementMs + DEADLINE_GRACE_MS, () => 'checking the shard locks', 'coordinator', client.query('SELECT 1'));
+    } catch (err) {
+      throw new ClusterStateError(`the coordinator session holding the shard locks of ${table.schema}.${table.name} ended `
+        + `before the load could commit (${(err as Error).message}), so the shards may have moved meanwhile; the load was `
+        + 'rolled back. Retry it', { cause: err });
+    }
+  };
   const name = qualifiedName(table.schema, table.name);
   try {
-    await client.query('BEGIN');
+    // The session is idle in its transaction while the rows stream: the server's idle timeout
+    // must not end it (and with it the locks) before the last COMMIT PREPARED.
+    await client.query('BEGIN; SET LOCAL idle_in_transaction_session_timeout = 0');
     if (await hasUniqueConstraint(client, table)) await lockTableForUniqueLoads(client, table, conn.timeouts.lockMs);
     let before = await readDistribution(client, table, true);
     for (let round = 0; round < MAX_LOCK_ROUNDS; round++) {
       await copyNothing(client, name, lockMs);
       const after = await readDistribution(client, table, true);
-      if (layoutKey(after) === layoutKey(before)) return { distribution: after, release };
+      if (layoutKey(after) === layoutKey(before)) return { distribution: after, check, release };
       before = after;
     }
     throw new ClusterStateError(`the shards of ${table.schema}.${table.name} kept changing while the load tried to lock them `

@@ -181,6 +181,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       phase('locked');
       const run = new LoadRun({
         coordinator, connection: conn, jobId, table, distribution: dist, path: path.kind,
+        ...(locks ? { checkLocks: locks.check } : {}),
         unsplit: embedsAscii(format.encoding), columns: cols.columns, format, source,
         settings: await readInputSettings(coordinator), rejects, tuning: options,
         onProgress: options.onProgress, onPhase: phase,

@@ -8,6 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type pg from 'pg';
 import type { Distribution, TableInfo } from '../catalog/catalog.js';
+import { parseQualifiedName, quoteQualifiedName } from '../connect/qualified-name.js';
 import { InvalidConfigurationError } from '../errors.js';
 import type { CopyFormat } from '../input/copy-format.js';
 import type { InputSource } from '../input/input-source.js';
@@ -85,6 +86,7 @@ export interface AppliedProfile {
 export async function planAndApply(db: pg.Client, source: InputSource, format: CopyFormat, options: ProfileStepOptions,
   tableExists: boolean, onCreated: () => void, notice: (message: string) => void): Promise<AppliedProfile> {
   const profile = await profileFor(db, source, format, options);
+  await checkProfileTable(db, profile, options);
   const { applyProfile } = await import('../plan/apply.js');
   const { storeProfile } = await import('../store/profile-store.js');
   const applied = await applyProfile(db, profile, tableExists, onCreated);
@@ -92,6 +94,27 @@ export async function planAndApply(db: pg.Client, source: InputSource, format: C
   notice(describeProfile(profile));
   for (const n of applied.notes) notice(n);
   return { profile, profileId };
+}
+
+/**
+ * A profile lays out the table it names; a load applies it only to its own table. Otherwise the
+ * load would create or distribute a table it was not asked to load (and, on failure, drop the
+ * load's table name, not the one it created). Names are compared as PostgreSQL resolves them.
+ */
+async function checkProfileTable(db: pg.Client, profile: ShardingProfile, options: ProfileStepOptions): Promise<void> {
+  const mine = parseQualifiedName(options.table);
+  const its = parseQualifiedName(profile.table, 'the profile\'s table');
+  const r = await db.query<{ mine: string | null; its: string | null; schema: string | null }>(
+    'SELECT to_regclass($1)::oid::text AS mine, to_regclass($2)::oid::text AS its, current_schema() AS schema',
+    [quoteQualifiedName(mine), quoteQualifiedName(its)]);
+  const { mine: mineOid, its: itsOid, schema } = r.rows[0]!;
+  const same = mineOid !== null || itsOid !== null
+    ? mineOid === itsOid
+    : mine.name === its.name && (mine.schema ?? schema) === (its.schema ?? schema);
+  if (!same) {
+    throw new InvalidConfigurationError(`the sharding profile${options.profileFile ? ` ${options.profileFile}` : ''} is for table `
+      + `${profile.table}, not ${options.table}: a load lays out only the table it loads`);
+  }
 }
 
 /** Says when a fresh profile would lay out an existing distributed table differently. */
