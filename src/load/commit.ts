@@ -15,7 +15,7 @@ import { destroyConnection } from '../connect/deadline.js';
 import { AdaptiveLoadError, toDatabaseError, type DatabaseError } from '../errors.js';
 import { recordCommittedJob, type JobResult } from '../store/job-store.js';
 import type { CopySession } from './copy-session.js';
-import { commitPreparedAll, decide, globalTransactionIds, prepareAll } from './distributed-commit.js';
+import { commitPreparedAll, decide, globalTransactionIds, prepareAll, type Decision } from './distributed-commit.js';
 import { jobLockKeySql } from '../store/advisory-keys.js';
 import type { LoadPhase } from './load-events.js';
 
@@ -82,7 +82,7 @@ async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[
   for (const s of sessions) s.leavePreparedToRecovery();
   // The old session's backend holds the job's lock until it exits; make it exit.
   destroyConnection(c.coordinator);
-  let decision: Awaited<ReturnType<typeof decide>> | undefined;
+  let decision: Decision | undefined;
   try {
     const fresh = await connectCoordinator(c.conn, `citus-adaptive-load job ${c.jobId} settle`, c.conn.timeouts);
     try {

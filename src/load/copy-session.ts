@@ -122,7 +122,11 @@ export class CopySession {
 
   /** Streams the batch's bytes into `COPY ... FROM STDIN`; resolves with the server's row count. */
   copy(copySql: string, batch: Batch): Promise<number> {
-    if (this.ending) return Promise.reject(new AdaptiveLoadError(`COPY on ${this.node}: not sent, the transaction is being rolled back`));
+    try {
+      this.refuseWhenEnding(`COPY on ${this.node}`);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     // Errors keep pg's fields (where: the COPY line) for the caller; only a deadline replaces them.
     return withDeadline(this.client, this.deadlineMs, () => `COPY on ${this.node}`, this.node, new Promise((resolve, reject) => {
       const stream = this.client.query(pgCopyStreams.from(copySql));

@@ -98,6 +98,13 @@ export async function recoverPreparedTransactions(
   timeouts: Timeouts,
 ): Promise<RecoveryResult> {
   const result: RecoveryResult = { committed: [], rolledBack: [], inProgress: [], unreachable: [] };
+  // Every gid of a job (several per node) gets the same answer: ask the coordinator once per job.
+  const decisions = new Map<number, Promise<Decision>>();
+  const decideOnce = (jobId: number): Promise<Decision> => {
+    let d = decisions.get(jobId);
+    if (!d) decisions.set(jobId, d = decide(coordinator, jobId));
+    return d;
+  };
   const deadline = timeouts.statementMs + DEADLINE_GRACE_MS;
   // Nodes are checked together: each costs a connection, and nearly always finds nothing.
   await Promise.all(nodes.map(async (node) => {
@@ -111,7 +118,7 @@ export async function recoverPreparedTransactions(
       for (const { gid } of prepared.rows) {
         const jobId = jobIdOfGid(gid);
         if (jobId === undefined) continue;
-        const decision = await decide(coordinator, jobId);
+        const decision = await decideOnce(jobId);
         if (decision === 'running') {
           result.inProgress.push(gid);
           continue;
@@ -131,16 +138,18 @@ export async function recoverPreparedTransactions(
       endWithoutWaiting(client);
     }
   }));
-  await markAbandonedJobs(coordinator);
+  await markAbandonedJobs(coordinator, decideOnce);
   return result;
 }
+
+export type Decision = 'commit' | 'rollback' | 'running';
 
 /**
  * Whether a job's prepared transactions commit, roll back, or belong to a load still running.
  * The lock comes first: holding it proves the job's session (and so its transaction) has ended,
  * so the record read after it is final.
  */
-export async function decide(coordinator: Queryable, jobId: number): Promise<'commit' | 'rollback' | 'running'> {
+export async function decide(coordinator: Queryable, jobId: number): Promise<Decision> {
   const lock = await coordinator.query<{ free: boolean }>(`SELECT pg_try_advisory_lock(${jobLockKeySql('$1')}) AS free`, [jobId]);
   if (!lock.rows[0]!.free) return 'running';
   try {
@@ -152,12 +161,12 @@ export async function decide(coordinator: Queryable, jobId: number): Promise<'co
 }
 
 /** Jobs still 'running' whose process is gone (their lock is free) are marked rolled back. */
-async function markAbandonedJobs(coordinator: Queryable): Promise<void> {
+async function markAbandonedJobs(coordinator: Queryable, decideOnce: (jobId: number) => Promise<Decision>): Promise<void> {
   const running = await coordinator.query<{ job_id: string }>(
     "SELECT job_id::text FROM adaptive_load.load_jobs WHERE status = 'running'");
   for (const { job_id } of running.rows) {
     const id = Number(job_id);
-    const decision = await decide(coordinator, id);
+    const decision = await decideOnce(id);
     if (decision === 'running') continue;
     await markAbandonedJob(coordinator, id, decision === 'commit' ? 'committed' : 'rolled_back');
   }

@@ -10,6 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { citusVersion, findTable, readDistribution, readTable } from '../catalog/catalog.js';
+import { qualifiedName } from '../connect/sql.js';
 import { resolveConnectionConfig, type ConnectionConfig, type ConnectionInput } from '../connect/config.js';
 import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js';
 import { describeError, InputFileError, InvalidConfigurationError } from '../errors.js';
@@ -219,7 +220,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     // A table this run created holds nothing committed: a failed load leaves nothing behind.
     if (createdTable && !(err instanceof CommitOutcomeUnknownError)) {
       await dropCreatedTable(coordinator, createdTable).catch((e: unknown) => {
-        options.onNotice?.(`could not drop ${createdTable}, which this load created: ${(e as Error).message}`);
+        options.onNotice?.(`could not drop ${createdTable}, which this load created: ${describeError(e)}`);
       });
     }
     throw err;
@@ -231,6 +232,6 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
 }
 
 async function dropCreatedTable(db: pg.Client, name: string): Promise<void> {
-  const r = await db.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [name]);
-  if (r.rows[0]?.t) await db.query(`DROP TABLE ${r.rows[0].t}`);
+  const table = await findTable(db, name);
+  if (table) await db.query(`DROP TABLE ${qualifiedName(table.schema, table.name)}`);
 }
