@@ -70,7 +70,7 @@ BEGIN
      WHERE n.nspname = analyze_schema.name AND c.relkind IN ('r', 'p') AND NOT c.relispartition;
     -- reltuples is -1 before the first ANALYZE and 0 for a table that was empty then: count instead.
     FOR r IN SELECT rel, qname FROM al_tables LOOP
-        EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %s LIMIT 10000000) s', r.qname) INTO n;
+        EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %s LIMIT 10000000) s', r.qname) INTO cnt;
         UPDATE al_tables SET rows = cnt WHERE rel = r.rel;
     END LOOP;
     INSERT INTO al_keys
