@@ -95,6 +95,8 @@ interface Member {
   readonly table: SchemaTable;
   readonly column: string;
   readonly via: ForeignKey | null;
+  /** The referenced table's carried column the foreign key maps `column` onto. */
+  readonly parentColumn?: string;
 }
 
 const typeOf = (t: SchemaTable, column: string) => t.columns.find((c) => c.name === column)?.typeName;
@@ -134,7 +136,7 @@ function family(graph: SchemaGraph, root: SchemaTable, taken: ReadonlySet<string
       if (!child) continue;
       const column = carriedColumn(graph, fk, parent.table, parent.column, child);
       if (!column) continue;
-      const m = { table: child, column, via: fk };
+      const m = { table: child, column, via: fk, parentColumn: parent.column };
       members.push(m);
       inGroup.set(child.name, m);
     }
@@ -231,7 +233,8 @@ export function planSchema(input: SchemaPlanInput): SchemaPlan {
         table: m.table.name, kind: 'distributed', distributionColumn: m.column, group: g.root.name, shardCount, estimatedRows: m.table.estimatedRows,
         reasons: m.via === null
           ? [`the group's root: distributed by its key ${m.column}${m.table.estimatedRows <= DIMENSION_ROWS ? ', although small, because the other tables carry its key' : ''}`]
-          : [`carries ${short(g.root.name)}'s key as ${m.column}${m.column !== g.members[0]!.column ? ' (renamed)' : ''} through `
+          : [`carries ${short(g.root.name)}.${g.members[0]!.column} as ${m.column}${m.via.refTable !== g.root.name && m.column !== m.parentColumn
+            ? ` (renamed from ${short(m.via.refTable)}.${m.parentColumn})` : ''} through `
             + `${m.via.evidence === 'declared' ? 'foreign key' : 'sampled containment'} ${m.via.name} to ${short(m.via.refTable)}: colocated with ${short(g.root.name)}`],
       });
     }

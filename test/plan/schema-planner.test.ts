@@ -63,7 +63,7 @@ describe('schema planner: colocation groups', () => {
     assert.equal(p.groups[0]!.shardCount, 32);
     assert.deepEqual(p.tables.map((t) => t.table.slice(4)), ['companies', 'campaigns', 'ads', 'clicks', 'impressions'], 'parents before children');
     assert.ok(p.foreignKeys.every((f) => f.keep), JSON.stringify(p.foreignKeys));
-    assert.match(p.tables.find((t) => t.table === 'app.impressions')!.reasons[0]!, /advertiser_id \(renamed\)/);
+    assert.match(p.tables.find((t) => t.table === 'app.impressions')!.reasons[0]!, /advertiser_id \(renamed from ads\.company_id\)/);
   });
 
   it('a child whose key does not include the carried column is not in the group, and its key to the group is dropped', () => {
