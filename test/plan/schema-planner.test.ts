@@ -86,6 +86,15 @@ describe('schema planner: colocation groups', () => {
       campaigns: { cols: { company_id: 'integer', id: 'bigint' }, pk: ['company_id', 'id'], rows: 40 },
     }, [['campaigns', ['company_id'], 'companies', ['id']]]);
     assert.equal(plan(g).groups.length, 0);
+    // Too large for a reference table: both distributed by the key, but not colocated, so Citus cannot keep the key.
+    const big = graph({
+      companies: { cols: { id: 'bigint' }, pk: ['id'], rows: 50_000 },
+      campaigns: { cols: { company_id: 'integer', id: 'bigint' }, pk: ['company_id', 'id'], rows: 400_000 },
+    }, [['campaigns', ['company_id'], 'companies', ['id']]]);
+    const p = plan(big);
+    assert.deepEqual(layout(p), { companies: 'id', campaigns: 'company_id' });
+    assert.notEqual(groupOf(p, 'campaigns'), groupOf(p, 'companies'));
+    assert.deepEqual(p.foreignKeys.map((f) => f.keep), [false]);
   });
 
   it('orders with line items: one group by order_id; customers and products are dimensions', () => {
