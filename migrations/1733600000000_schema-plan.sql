@@ -22,7 +22,7 @@ COMMENT ON TABLE adaptive_load.schema_pending_keys IS
     'Foreign keys a schema load dropped to change a table''s layout and has not re-created yet (the next load --schema does).';
 
 CREATE OR REPLACE FUNCTION adaptive_load.analyze_schema(name text) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     citus boolean := EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus');
     default_shards int := coalesce(nullif(current_setting('citus.shard_count', true), '')::int, 32);
@@ -190,7 +190,8 @@ COMMENT ON FUNCTION adaptive_load.analyze_schema(text) IS
     'The layout of a whole schema as JSON: colocation groups (tenant key carried down the foreign keys), reference tables, heavy tenants, which foreign keys Citus keeps. Changes nothing.';
 
 -- The base type name of a column (a domain's base type): what hashing and colocation go by.
-CREATE OR REPLACE FUNCTION adaptive_load.base_type(rel regclass, col text) RETURNS text LANGUAGE sql STABLE AS $$
+CREATE OR REPLACE FUNCTION adaptive_load.base_type(rel regclass, col text) RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
     SELECT bt.typname::text FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
       JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
      WHERE a.attrelid = rel AND a.attname = col AND NOT a.attisdropped
