@@ -12,7 +12,7 @@
  * adaptive_load.schema_pending_keys and re-created, and a file whose load into its table was
  * committed (adaptive_load.load_jobs) is not loaded again. A run after success changes nothing.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
@@ -101,7 +101,8 @@ export function resolveSchemaSources(args: readonly string[], tables: ReadonlyMa
   const tableOf = (file: string) => basename(file).replace(SOURCE_EXTENSIONS, '');
   for (const arg of args) {
     const eq = arg.indexOf('=');
-    if (eq > 0 && tables.has(arg.slice(0, eq))) {
+    // table=file, unless the whole argument names a file (a file name may hold '=').
+    if (eq > 0 && (tables.has(arg.slice(0, eq)) || !existsSync(arg))) {
       add(arg.slice(0, eq), resolve(arg.slice(eq + 1)), arg);
       continue;
     }

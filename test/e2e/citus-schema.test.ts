@@ -266,5 +266,32 @@ describe('Citus suite: whole schemas', { skip }, () => {
     assert.deepEqual((again.json?.tables as { status: string }[]).map((t) => t.status),
       ['already-loaded', 'already-loaded', 'already-loaded', 'loaded', 'loaded']);
     await assertCounts('fail', gen);
+
+    // A run that stopped between dropping a foreign key and re-creating it left it recorded as
+    // pending: the next run re-creates it (and only that).
+    const def = (await sql("SELECT pg_get_constraintdef(oid) AS d FROM pg_constraint WHERE conrelid = 'fail.clicks'::regclass AND contype = 'f'")).rows[0].d;
+    await sql(`INSERT INTO adaptive_load.schema_pending_keys (table_name, constraint_name, schema_name, columns, ref_table, ref_columns, definition)
+               VALUES ('fail.clicks', 'clicks_company_id_ad_id_fkey', 'fail', '{company_id,ad_id}', 'fail.ads', '{company_id,id}', $1)`, [def]);
+    await sql('ALTER TABLE fail.clicks DROP CONSTRAINT clicks_company_id_ad_id_fkey');
+    const mended = await cli(['load', '--schema', 'fail', dir]);
+    assert.equal(mended.status, 0, mended.stderr);
+    assert.deepEqual((mended.json?.steps as { kind: string; table: string }[]).map((s) => [s.kind, s.table]), [['add-foreign-key', 'fail.clicks']]);
+    assert.equal((await sql("SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = 'fail.clicks'::regclass AND contype = 'f'")).rows[0].n, 1);
+    assert.equal((await sql('SELECT count(*)::int AS n FROM adaptive_load.schema_pending_keys')).rows[0].n, 0);
+  });
+
+  it('says what is wrong with the command: a missing schema, a file for no table', async () => {
+    const missing = await cli(['plan', '--schema', 'nosuch']);
+    assert.equal(missing.status, 2);
+    assert.match(String((missing.json?.error as { message: string }).message), /schema nosuch does not exist/);
+    const file = join(root, 'mt', 'companies.csv');
+    const stray = await cli(['load', '--schema', 'mt', `nosuchtable=${file}`]);
+    assert.equal(stray.status, 2);
+    assert.match(String((stray.json?.error as { message: string }).message), /the schema has no table nosuchtable \(tables: ads, campaigns, clicks, companies, impressions\)/);
+    const other = join(root, 'orders.csv');
+    writeFileSync(other, 'a,b\n1,2\n');
+    const unknown = await cli(['plan', '--schema', 'mt', other]);
+    assert.equal(unknown.status, 2);
+    assert.match(String((unknown.json?.error as { message: string }).message), /the schema has no table orders/);
   });
 });
