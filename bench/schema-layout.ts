@@ -8,11 +8,11 @@
  *   (c) expert:    companies distributed by id, every child by its company column, colocated, by hand.
  * Then pgbench runs the schema's tenant-scoped and join queries on each and prints tps and ratios.
  *
- * Size via environment: SCHEMA_BENCH_COMPANIES (default 200), SCHEMA_BENCH_CLICKS (default 200000,
+ * Size via environment: SCHEMA_BENCH_COMPANIES (a list, default 8,200: one run each), SCHEMA_BENCH_CLICKS (default 200000,
  * impressions the same), SCHEMA_BENCH_SECONDS per pgbench run (default 5), SCHEMA_BENCH_CLIENTS
  * (default 4), SCHEMA_BENCH_WHALE (a share like 0.3 gives company 1 that share of the activity).
  *
- *   npm run build && SCHEMA_BENCH_COMPANIES=20 SCHEMA_BENCH_CLICKS=2000 SCHEMA_BENCH_SECONDS=1 node dist/bench/schema-layout.js
+ *   npm run build && SCHEMA_BENCH_COMPANIES=8,20 SCHEMA_BENCH_CLICKS=2000 SCHEMA_BENCH_SECONDS=1 node dist/bench/schema-layout.js
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,12 @@ const env = (name: string, fallback: number) => {
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, not ${v}`);
   return n;
 };
-const COMPANIES = Math.round(env('SCHEMA_BENCH_COMPANIES', 200));
+/** One run per company count: the issue's small tenant table, and a larger one. */
+const COMPANY_COUNTS = (process.env.SCHEMA_BENCH_COMPANIES ?? '8,200').split(',').map((v) => {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 2) throw new Error(`SCHEMA_BENCH_COMPANIES must list integers of at least 2, not ${v}`);
+  return n;
+});
 const CLICKS = Math.round(env('SCHEMA_BENCH_CLICKS', 200_000));
 const SECONDS = Math.round(env('SCHEMA_BENCH_SECONDS', 5));
 const CLIENTS = Math.round(env('SCHEMA_BENCH_CLIENTS', 4));
@@ -53,7 +58,7 @@ function pgbench(url: string, script: string, dir: string, name: string): number
 }
 
 /** A query of the schema as a pgbench script: tenant queries pick a random company each time. */
-function script(gen: GeneratedSchema, schema: string, kind: 'tenant' | 'join'): string {
+function script(gen: GeneratedSchema, schema: string, kind: 'tenant' | 'join', COMPANIES: number): string {
   const qs = gen.queries.filter((q) => q.kind === kind);
   return `\\set cid random(1, ${COMPANIES})\nSET citus.enable_repartition_joins TO on;\n`
     + qs.map((q) => `${qualify(q.sql, schema).replace(/\$1/g, ':cid').replace(/\s+/g, ' ')};`).join('\n') + '\n';
@@ -75,6 +80,13 @@ async function main(): Promise<void> {
     console.log(`benchmark skipped: ${missing}; it compares Citus layouts and needs a Citus cluster`);
     return;
   }
+  for (const companies of COMPANY_COUNTS) {
+    await runScale(companies);
+    console.log('');
+  }
+}
+
+async function runScale(COMPANIES: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cal-bench-schema-'));
   const gen = multiTenantSchema(join(dir, 'data'), {
     companies: COMPANIES, campaignsPerCompany: 5, adsPerCampaign: 4, clicks: CLICKS, impressions: CLICKS, ...(WHALE ? { whaleShare: WHALE } : {}),
@@ -121,7 +133,7 @@ async function main(): Promise<void> {
     for (const [name, s] of Object.entries(layouts)) console.log(`  ${name.padEnd(10)} ${await layoutOf(url, s)}`);
     const tps: Record<string, Record<'tenant' | 'join', number>> = {};
     for (const [name, s] of Object.entries(layouts)) {
-      tps[name] = { tenant: pgbench(url, script(gen, s, 'tenant'), dir, `${s}-tenant`), join: pgbench(url, script(gen, s, 'join'), dir, `${s}-join`) };
+      tps[name] = { tenant: pgbench(url, script(gen, s, 'tenant', COMPANIES), dir, `${s}-tenant`), join: pgbench(url, script(gen, s, 'join', COMPANIES), dir, `${s}-join`) };
     }
     const fmt = (x: number | undefined, width: number, digits: number) => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits)).padStart(width);
     console.log('\nworkload            group tps   per-table tps   expert tps   group/per-table   group/expert');
