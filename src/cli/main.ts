@@ -6,7 +6,7 @@ import type { AnalyzeFlags, PlanFlags } from './plan-handlers.js';
 import type { DaemonFlags, MonitorFlags, RebalanceFlags, TuneFlags } from './monitor-handlers.js';
 import type { ReportFlags } from './report-handler.js';
 import { reportFailure } from './format-error.js';
-import { isSchemaInvocation, schemaProgram } from './schema-commands.js';
+import { schemaArgv, schemaProgram } from './schema-commands.js';
 import { DEFAULT_REBALANCE_THRESHOLD, DEFAULT_SCHEDULE } from '../rebalance/policy.js';
 
 // Handlers load on demand: `--help` and every command pay only for what they use.
@@ -167,7 +167,8 @@ connectionOptions(program.command('recover')
   .action(async (flags: CommonFlags) => (await handlers()).runRecover(flags));
 
 // `plan --schema` / `load --schema` take many sources: their own program (schema-commands.ts).
-(isSchemaInvocation(process.argv) ? schemaProgram() : program).parseAsync(process.argv).catch((err: unknown) => {
+const schemaArgs = schemaArgv(process.argv);
+(schemaArgs ? schemaProgram() : program).parseAsync(schemaArgs ?? process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {
     // Commander has printed the message (or the help, or the version: exit code 0).
     if (err.exitCode !== 0 && process.argv.includes('--json')) {

@@ -15,10 +15,15 @@ const integer = (value: string): number => {
 };
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-/** Whether the command line asks for a schema command (`plan` or `load` with --schema). */
-export function isSchemaInvocation(argv: readonly string[]): boolean {
+/**
+ * The command line for the schema program when it asks for a schema command (`plan` or `load`
+ * with --schema; `load` is the default command, so options first mean `load`), else undefined.
+ */
+export function schemaArgv(argv: readonly string[]): string[] | undefined {
   const args = argv.slice(2);
-  return (args[0] === 'plan' || args[0] === 'load') && args.some((a) => a === '--schema' || a.startsWith('--schema='));
+  if (!args.some((a) => a === '--schema' || a.startsWith('--schema='))) return undefined;
+  if (args[0] === 'plan' || args[0] === 'load') return [...argv];
+  return args[0]?.startsWith('-') ? [...argv.slice(0, 2), 'load', ...args] : undefined;
 }
 
 function common(cmd: Command): Command {

@@ -284,13 +284,19 @@ describe('Citus suite: whole schemas', { skip }, () => {
     const missing = await cli(['plan', '--schema', 'nosuch']);
     assert.equal(missing.status, 2);
     assert.match(String((missing.json?.error as { message: string }).message), /schema nosuch does not exist/);
-    const file = join(root, 'mt', 'companies.csv');
-    const stray = await cli(['load', '--schema', 'mt', `nosuchtable=${file}`]);
+    // load is the default command, for a schema too.
+    const byDefault = await cli(['--schema', 'nosuch']);
+    assert.equal(byDefault.status, 2);
+    assert.match(String((byDefault.json?.error as { message: string }).message), /schema nosuch does not exist/);
+    const dir = join(root, 'usage');
+    await create('usage', multiTenantSchema(dir, { companies: 2, campaignsPerCompany: 1, adsPerCampaign: 1, clicks: 5, impressions: 5 }));
+    const file = join(dir, 'companies.csv');
+    const stray = await cli(['load', '--schema', 'usage', `nosuchtable=${file}`]);
     assert.equal(stray.status, 2);
     assert.match(String((stray.json?.error as { message: string }).message), /the schema has no table nosuchtable \(tables: ads, campaigns, clicks, companies, impressions\)/);
     const other = join(root, 'orders.csv');
     writeFileSync(other, 'a,b\n1,2\n');
-    const unknown = await cli(['plan', '--schema', 'mt', other]);
+    const unknown = await cli(['plan', '--schema', 'usage', other]);
     assert.equal(unknown.status, 2);
     assert.match(String((unknown.json?.error as { message: string }).message), /the schema has no table orders/);
   });
