@@ -106,13 +106,19 @@ export async function runRebalance(flags: RebalanceFlags): Promise<void> {
   try {
     const r = await withCoordinator(flags, async (db) => {
       await migrate(db);
-      return rebalance(db, { dryRun: flags.dryRun ?? false, ...(flags.table ? { table: flags.table } : {}) });
+      return rebalance(db, { dryRun: flags.dryRun ?? false, ...(flags.table ? { table: flags.table } : {}), origin: { startedBy: 'cli' } });
     });
     if (flags.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else {
       if (r.notRebalanced) process.stdout.write(`${r.notRebalanced}\n`);
       else if (r.moves.length === 0) process.stdout.write('balanced: the rebalancer found no move worth making\n');
-      for (const m of r.moves) process.stdout.write(`${flags.dryRun ? 'would move' : 'moved'} shard ${m.shardId} of ${m.table}: ${m.from} -> ${m.to}\n`);
+      if (flags.dryRun) for (const m of r.moves) process.stdout.write(`would move shard ${m.shardId} of ${m.table}: ${m.from} -> ${m.to}\n`);
+      // What really moved, colocated shards included (each recorded in adaptive_load.actions with its undo).
+      for (const m of r.moved) {
+        const others = m.shards.filter((s) => s.shardId !== m.shardId).map((s) => `${s.shardId} of ${s.table}`);
+        process.stdout.write(`moved shard ${m.shardId} of ${m.table}${others.length ? ` with ${others.join(', ')}` : ''}: ${m.from} -> ${m.to}\n`);
+      }
+      if (!flags.dryRun && r.moves.length > 0 && r.moved.length === 0) process.stdout.write('the rebalancer planned moves but moved nothing\n');
     }
   } catch (err) {
     fail(flags, err);

@@ -1,9 +1,8 @@
 import type pg from 'pg';
-import { parseNodeLabel, type ConnectionConfig } from '../connect/config.js';
+import type { ConnectionConfig } from '../connect/config.js';
 import { takeLoadSnapshot } from '../workload/load-snapshot.js';
 import { fitWeights, mape, predictShares, shares, type ModelWeights, type ShardFeatures, type TrainingRow } from '../workload/load-model.js';
 import { rebalance } from '../rebalance/rebalance.js';
-import { quoteLiteral } from '../connect/sql.js';
 import { priorShares } from '../workload/prior.js';
 import { observeNodes, type NodeObservation } from '../workload/node-observation.js';
 import { assess, gatherShardFacts, overloadingShards, tenantsToIsolate, type Advice, type Hotspot, type ShardOutlook } from '../rebalance/advice.js';
@@ -152,16 +151,12 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
       + `predicted at ${(s.predictedShare * 100).toFixed(0)}% of all load, more than a node's fair ${(even * 100).toFixed(0)}%)` });
   }
   if (rebalancing) {
-    const result = await rebalance(db, { dryRun: false });
-    for (const m of result.moves) {
-      const detail = `moved shard ${m.shardId} of ${m.table} from ${m.from} to ${m.to} (predicted busiest/mean ${predictedImbalance.toFixed(2)})`;
-      actions.push({ kind: 'move', detail });
-      const to = parseNodeLabel(m.to);
-      const from = parseNodeLabel(m.from);
-      await recordAction(db, { kind: 'move', detail: { ...m, windowId }, outcome: 'done',
-        undoSql: `SELECT citus_move_shard_placement(${Number(m.shardId)}, ${quoteLiteral(to.host)}, ${to.port}, ${quoteLiteral(from.host)}, ${from.port}, 'block_writes')` });
+    // rebalance() records each move that really happened (placements before and after) with its undo.
+    const result = await rebalance(db, { dryRun: false, origin: { startedBy: 'monitor', windowId } });
+    for (const m of result.moved) {
+      actions.push({ kind: 'move', detail: `moved shard ${m.shardId} of ${m.table}${m.shards.length > 1 ? ` (and ${m.shards.length - 1} colocated)` : ''} from ${m.from} to ${m.to} (predicted busiest/mean ${predictedImbalance.toFixed(2)})` });
     }
-    if (result.moves.length === 0) actions.push({ kind: 'none', detail: 'the rebalancer found no move that improves the predicted balance' });
+    if (result.moved.length === 0) actions.push({ kind: 'none', detail: 'the rebalancer found no move that improves the predicted balance' });
   }
   return {
     windowId,
