@@ -145,7 +145,8 @@ connectionOptions(program.command('rebalance')
 
 connectionOptions(program.command('tune')
   .description('size worker settings (max_parallel_workers_per_gather, work_mem) from node capacity and predicted load')
-  .option('--apply', 'ALTER SYSTEM and reload on the workers (each change recorded with its undo)'))
+  .option('--apply', 'ALTER SYSTEM and reload on the workers (each change recorded with its undo); changes nothing when a worker does not answer')
+  .option('--skip-unreachable', 'with --apply: change the workers that answer, each recorded separately'))
   .action(async (flags: TuneFlags) => (await monitorHandlers()).runTune(flags));
 
 program.command('report')

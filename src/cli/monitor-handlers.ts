@@ -3,7 +3,7 @@ import { migrate } from '../store/migrate.js';
 import { monitorOnce, type MonitorResult } from '../monitor/monitor.js';
 import { startDaemon } from '../monitor/daemon.js';
 import { rebalance } from '../rebalance/rebalance.js';
-import { tuneWorkers } from '../rebalance/worker-settings.js';
+import { tuneWorkers, type TuneResult } from '../rebalance/worker-settings.js';
 import { DEFAULT_SCHEDULE } from '../rebalance/policy.js';
 import { InvalidConfigurationError } from '../errors.js';
 import { connectionInput, fail, withCoordinator, type CommonFlags } from './handlers.js';
@@ -127,22 +127,36 @@ export async function runRebalance(flags: RebalanceFlags): Promise<void> {
 
 export interface TuneFlags extends CommonFlags {
   apply?: boolean;
+  /** With --apply: change the workers that answer even when some do not. */
+  skipUnreachable?: boolean;
+}
+
+export function tuneText(r: TuneResult, apply: boolean): string {
+  const lines: string[] = [];
+  for (const n of r.nodes) {
+    if (n.status === 'unreachable' || n.status === 'failed') lines.push(`${n.status}: ${n.node}: ${n.error}${n.changes.some((c) => c.applied) ? '' : '; nothing changed there'}`);
+    for (const c of n.changes) {
+      const verb = c.applied ? 'set' : apply && r.applied ? 'not set' : 'would set';
+      lines.push(`${verb} ${c.name} on ${c.node}: ${c.from} (from ${c.origin}) -> ${c.to} (${c.reason}); undo: ${c.undo}`);
+    }
+    for (const note of n.notes) lines.push(`${n.node}: ${note}`);
+  }
+  if (r.refused) lines.push(`not applied: ${r.refused}`);
+  if (r.changes.length === 0 && r.nodes.every((n) => n.status !== 'unreachable' && n.status !== 'failed')) lines.push('worker settings already match the predicted load');
+  return `${lines.join('\n')}\n`;
 }
 
 export async function runTune(flags: TuneFlags): Promise<void> {
   try {
+    if (flags.skipUnreachable && !flags.apply) throw new InvalidConfigurationError('--skip-unreachable goes with --apply');
     const conn = resolveConnectionConfig(connectionInput(flags));
-    const changes = await withCoordinator(flags, async (db) => {
+    const r = await withCoordinator(flags, async (db) => {
       await migrate(db);
-      return tuneWorkers(db, conn, flags.apply ?? false);
+      return tuneWorkers(db, conn, { apply: flags.apply ?? false, skipUnreachable: flags.skipUnreachable ?? false });
     });
-    if (flags.json) process.stdout.write(`${JSON.stringify({ applied: flags.apply ?? false, changes })}\n`);
-    else {
-      if (changes.length === 0) process.stdout.write('worker settings already match the predicted load\n');
-      for (const c of changes) {
-        process.stdout.write(`${flags.apply ? 'set' : 'would set'} ${c.name} on ${c.node}: ${c.from} -> ${c.to} (${c.reason}); undo: ${c.undo}\n`);
-      }
-    }
+    process.stdout.write(flags.json ? `${JSON.stringify(r)}\n` : tuneText(r, flags.apply ?? false));
+    // An apply that was refused or failed on a node did not do what was asked; what it did is recorded.
+    if (r.refused || r.nodes.some((n) => n.status === 'failed' && n.changes.length > 0)) process.exitCode = 1;
   } catch (err) {
     fail(flags, err);
   }
