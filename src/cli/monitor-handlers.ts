@@ -5,12 +5,16 @@ import { startDaemon } from '../monitor/daemon.js';
 import { rebalance } from '../rebalance/rebalance.js';
 import { tuneWorkers, type TuneResult } from '../rebalance/worker-settings.js';
 import { DEFAULT_SCHEDULE } from '../rebalance/policy.js';
+import { applyRetention } from '../monitor/history-retention.js';
+import { parseRetention, type RetentionResult } from '../store/retention.js';
 import { InvalidConfigurationError } from '../errors.js';
 import { connectionInput, fail, withCoordinator, type CommonFlags } from './handlers.js';
 import { formatError, toUserError } from './format-error.js';
 
 export interface MonitorFlags extends CommonFlags {
   once?: boolean;
+  /** History horizon ("30d", "12h", "off"); default 30 days. */
+  retain?: string;
   rebalance?: boolean;
   threshold?: number;
 }
@@ -54,14 +58,22 @@ export function monitorText(r: MonitorResult): string {
   return `${lines.join('\n')}\n`;
 }
 
+function prunedText(p: RetentionResult | undefined): string {
+  const parts = p ? Object.entries(p.deleted).filter(([, n]) => n > 0).map(([t, n]) => `${n} ${t}`) : [];
+  if (!p || parts.length === 0) return '';
+  return `pruned history older than the retention horizon: ${parts.join(', ')}${p.more ? ' (more next cycle)' : ''}\n`;
+}
+
 export async function runMonitor(flags: MonitorFlags): Promise<void> {
   try {
     const conn = resolveConnectionConfig(connectionInput(flags));
-    const r = await withCoordinator(flags, async (db) => {
+    const retain = flags.retain === undefined ? undefined : parseRetention(flags.retain);
+    const { r, pruned } = await withCoordinator(flags, async (db) => {
       await migrate(db);
-      return monitorOnce(db, conn, { rebalance: flags.rebalance, threshold: flags.threshold });
+      const cycle = await monitorOnce(db, conn, { rebalance: flags.rebalance, threshold: flags.threshold });
+      return { r: cycle, pruned: await applyRetention(db, retain) };
     });
-    process.stdout.write(flags.json ? `${JSON.stringify(r)}\n` : monitorText(r));
+    process.stdout.write(flags.json ? `${JSON.stringify({ ...r, ...(pruned ? { pruned } : {}) })}\n` : monitorText(r) + prunedText(pruned));
   } catch (err) {
     fail(flags, err);
   }
@@ -74,7 +86,10 @@ export async function runDaemon(flags: DaemonFlags): Promise<void> {
     const log = (s: string) => process.stderr.write(`${new Date().toISOString()} ${s}\n`);
     const requestTimeoutMs = positiveSeconds('--request-timeout', flags.requestTimeout);
     const tickTimeoutMs = positiveSeconds('--tick-timeout', flags.tickTimeout);
+    const retain = flags.retain === undefined ? undefined : parseRetention(flags.retain);
     const daemon = await startDaemon(conn, {
+      ...(retain !== undefined ? { retain } : {}),
+      onPruned: (p) => log(prunedText(p).trimEnd()),
       schedule: flags.schedule, rebalance: flags.rebalance, threshold: flags.threshold,
       allowDirs: flags.allowDir ?? [],
       ...(requestTimeoutMs ? { requestTimeoutMs } : {}),

@@ -6,7 +6,8 @@ import { rebalance } from '../rebalance/rebalance.js';
 import { priorShares } from '../workload/prior.js';
 import { observeNodes, type NodeObservation } from '../workload/node-observation.js';
 import { assess, gatherShardFacts, overloadingShards, tenantsToIsolate, type Advice, type Hotspot, type ShardOutlook } from '../rebalance/advice.js';
-import { DEFAULT_REBALANCE_THRESHOLD } from '../rebalance/policy.js';
+import { DEFAULT_REBALANCE_THRESHOLD, HISTORY_WINDOWS } from '../rebalance/policy.js';
+import { readRecentShardLoad } from '../store/history-store.js';
 import { recordWindow } from '../store/window-store.js';
 import { recordAction } from '../store/action-store.js';
 import { requireCitus } from '../catalog/catalog.js';
@@ -176,13 +177,15 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
   };
 }
 
-/** Actual shares per shard for every recorded window with activity, oldest first. */
+/** Actual shares per shard for the latest HISTORY_WINDOWS windows with activity, oldest first (a bounded read). */
 async function loadHistory(db: pg.Client): Promise<Map<string, number>[]> {
-  const r = await db.query<{ window_id: string; shard_id: string; total_ms: number }>(
-    // Qualified: a bare `ORDER BY window_id` would sort the text output column (10 before 9).
-    'SELECT l.window_id::text AS window_id, l.shard_id::text AS shard_id, l.total_ms FROM adaptive_load.shard_load l ORDER BY l.window_id');
+  const rows = await readRecentShardLoad(db, HISTORY_WINDOWS);
   const byWindow = new Map<string, { shard: string; ms: number }[]>();
-  for (const row of r.rows) byWindow.set(row.window_id, [...(byWindow.get(row.window_id) ?? []), { shard: row.shard_id, ms: row.total_ms }]);
+  for (const row of rows) {
+    const list = byWindow.get(row.windowId) ?? [];
+    list.push({ shard: row.shardId, ms: row.totalMs });
+    byWindow.set(row.windowId, list);
+  }
   return [...byWindow.values()].map((rows) => {
     const s = shares(rows.map((x) => x.ms));
     return new Map(rows.map((x, i) => [x.shard, s[i]!]));
