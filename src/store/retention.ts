@@ -9,12 +9,12 @@ import { InvalidConfigurationError } from '../errors.js';
  *   stat_snapshots, node_counters, node_observed and shard_predictions are replaced each cycle
  *   and do not grow; actions and requests are the DBA's audit trail and are kept.
  * - A window goes when it ended before the horizon, except the latest one (the current advice
- *   and the next cycle's deltas start from it). Its child rows go first, at most `batchRows` per
- *   statement, each statement its own transaction (short locks, small WAL bursts); the window
- *   rows go last, so a run cut short leaves whole windows with fewer rows, never rows without a
- *   window.
- * - At most `maxBatches` statements per run: a cycle's pruning work is bounded; what is left
- *   goes on the next run (`more` says so).
+ *   and the next cycle's deltas start from it). Oldest first, a round of up to 100 windows at a
+ *   time: their child rows go first, at most `batchRows` per statement, each statement its own
+ *   transaction (short locks, small WAL bursts); then the windows, so a run cut short leaves
+ *   windows with fewer rows, never rows without a window.
+ * - At most `maxBatches` deleting statements per run (and a probe per table and round of
+ *   windows): a cycle's pruning work is bounded; what is left goes on the next run (`more`).
  */
 export interface RetentionOptions {
   /** Rows ending before this time go. */
@@ -33,40 +33,52 @@ export interface RetentionResult {
 /** Per-window child tables, each keyed (window_id, ...) so a prefix of its primary key finds a window's rows. */
 const WINDOW_CHILDREN = ['shard_load', 'prediction_history', 'node_metrics', 'advice'] as const;
 
+/** Old windows taken per round: their child rows go in batches, then the windows themselves. */
+const WINDOWS_PER_ROUND = 100;
+
 export async function pruneHistory(db: Queryable, options: RetentionOptions): Promise<RetentionResult> {
   if (!(options.batchRows >= 1 && options.maxBatches >= 1)) throw new InvalidConfigurationError('retention batches must be positive');
   const deleted: Record<string, number> = {};
   let batches = 0;
-  const step = async (table: string, sql: string, values: unknown[]): Promise<boolean> => {
+  const count = (table: string, n: number) => { deleted[table] = (deleted[table] ?? 0) + n; };
+  /** Runs a batch statement until it deletes fewer than a batch; false when the batch limit stopped it. */
+  const drain = async (table: string, sql: string, values: unknown[]): Promise<boolean> => {
     while (batches < options.maxBatches) {
-      batches++;
       const n = (await db.query(sql, values)).rowCount ?? 0;
-      deleted[table] = (deleted[table] ?? 0) + n;
+      // A statement that found nothing left is a cheap index probe: it spends none of the budget
+      // (else the probes of tables already emptied would use it up and the run never advance).
+      if (n > 0) batches++;
+      count(table, n);
       if (n < options.batchRows) return true;
     }
     return false;
   };
-  // The last window that ended before the horizon, never the latest window.
-  const cut = await db.query<{ id: string | null }>(
-    `SELECT (SELECT window_id FROM adaptive_load.windows WHERE to_at < $1 ORDER BY to_at DESC LIMIT 1)::text AS id`, [options.olderThan]);
-  const latest = await db.query<{ id: string | null }>('SELECT max(window_id)::text AS id FROM adaptive_load.windows');
-  let upTo = cut.rows[0]?.id ?? null;
-  if (upTo !== null && latest.rows[0]?.id === upTo) upTo = (BigInt(upTo) - 1n).toString();
   let done = true;
-  if (upTo !== null) {
+  rounds: while (batches < options.maxBatches) {
+    // The oldest windows that ended before the horizon, never the latest window.
+    const chunk = (await db.query<{ id: string }>(
+      `SELECT window_id::text AS id FROM adaptive_load.windows
+        WHERE to_at < $1 AND window_id < (SELECT max(window_id) FROM adaptive_load.windows)
+        ORDER BY window_id LIMIT $2`, [options.olderThan, Math.min(WINDOWS_PER_ROUND, options.batchRows)])).rows.map((r) => r.id);
+    if (chunk.length === 0) break;
     for (const t of WINDOW_CHILDREN) {
-      done = await step(t, `DELETE FROM adaptive_load.${t} WHERE ctid = ANY(ARRAY(
-          SELECT ctid FROM adaptive_load.${t} WHERE window_id <= $1::bigint ORDER BY window_id LIMIT $2))`, [upTo, options.batchRows]);
-      if (!done) break;
+      if (!await drain(t, `DELETE FROM adaptive_load.${t} WHERE ctid = ANY(ARRAY(
+          SELECT ctid FROM adaptive_load.${t} WHERE window_id = ANY($1::bigint[]) LIMIT $2))`, [chunk, options.batchRows])) {
+        done = false;
+        break rounds;
+      }
     }
-    if (done) {
-      done = await step('windows', `DELETE FROM adaptive_load.windows WHERE window_id = ANY(ARRAY(
-          SELECT window_id FROM adaptive_load.windows WHERE window_id <= $1::bigint ORDER BY window_id LIMIT $2))`, [upTo, options.batchRows]);
+    if (batches >= options.maxBatches) {
+      done = false;
+      break;
     }
+    batches++;
+    count('windows', (await db.query('DELETE FROM adaptive_load.windows WHERE window_id = ANY($1::bigint[])', [chunk])).rowCount ?? 0);
   }
+  if (batches >= options.maxBatches) done = false;
   if (done) {
     // Every model state before the horizon but the newest (the report shows the current model).
-    done = await step('model_state', `DELETE FROM adaptive_load.model_state WHERE model_id = ANY(ARRAY(
+    done = await drain('model_state', `DELETE FROM adaptive_load.model_state WHERE model_id = ANY(ARRAY(
         SELECT model_id FROM adaptive_load.model_state WHERE fitted_at < $1
            AND model_id < (SELECT max(model_id) FROM adaptive_load.model_state) ORDER BY fitted_at LIMIT $2))`, [options.olderThan, options.batchRows]);
   }
