@@ -279,7 +279,8 @@ async function execute(db: pg.Client, conn: ConnectionConfig, r: RequestRow, opt
   if (r.kind === 'rebalance') {
     const values = validateRebalanceOptions(r.options, 'request options');
     await checkRebalancePrivileges(db, r.requested_by, r.table_name);
-    return rebalance(db, { dryRun: values.dryRun === true, ...(r.table_name ? { table: r.table_name } : {}) });
+    return rebalance(db, { dryRun: values.dryRun === true, ...(r.table_name ? { table: r.table_name } : {}),
+      origin: { startedBy: 'request', requestId: r.request_id } });
   }
   throw new Error(`unknown request kind ${JSON.stringify(r.kind)}`);
 }
