@@ -14,6 +14,7 @@ import pg from 'pg';
 import { citusUnavailableReason, LocalCluster, withClient } from '../../scripts/local-cluster.js';
 import { checkPlacements } from '../../scripts/verify-placements.js';
 import { findTable } from '../../src/catalog/catalog.js';
+import { analyzeTable } from '../../src/index.js';
 import { resolveConnectionConfig } from '../../src/connect/config.js';
 import { startRequestListener } from '../../src/monitor/request-runner.js';
 import { sampleTable } from '../../src/plan/table-sampler.js';
@@ -249,6 +250,10 @@ describe('Citus suite: a staging table as the source', { skip }, () => {
       // Spread over the table, not its first pages.
       const ids = small.rows.map((r) => Number(r.fields[0]));
       assert.ok(Math.min(...ids) < 4000 && Math.max(...ids) > 36000, `${Math.min(...ids)}..${Math.max(...ids)}`);
+      // The library's analyzeTable describes the same sample's columns.
+      const described = await analyzeTable('smp_small', { connection: { coordinator: url }, rows: 5000 });
+      assert.equal(described.sample.method, 'bernoulli');
+      assert.deepEqual(described.columns.map((col) => [col.name, col.type]), [['id', 'integer'], ['v', 'text']]);
       const tiny = await sample('smp_tiny');
       assert.equal(tiny.method, 'whole');
       assert.equal(tiny.rows.length, 300);
