@@ -81,8 +81,12 @@ export function loadOptionValues(flags: LoadFlags): LocalLoadOptionValues {
 }
 
 /** Checks of the load's command line that need no database, so they fail before connecting (exit 2). */
-function checkLoadFlags(flags: LoadFlags): LocalLoadOptionValues {
+function checkLoadFlags(file: string | undefined, flags: LoadFlags): LocalLoadOptionValues {
   parseQualifiedName(flags.table);
+  if ((file === undefined) === (flags.fromTable === undefined)) {
+    throw new InvalidConfigurationError(file === undefined ? 'give an input file, or a table to load from with --from-table'
+      : `give an input file or --from-table, not both (got ${JSON.stringify(file)} and --from-table ${JSON.stringify(flags.fromTable)})`);
+  }
   if (flags.fromTable !== undefined) parseQualifiedName(flags.fromTable, '--from-table');
   const values = loadOptionValues(flags);
   // Between two options, so not in the schema: its message says what to do about it.
@@ -97,7 +101,7 @@ export async function runLoad(file: string | undefined, flags: LoadFlags): Promi
   const showProgress = !flags.quiet && process.stderr.isTTY === true;
   const progress: ProgressDisplay | undefined = showProgress ? new (await import('./progress.js')).ProgressDisplay() : undefined;
   try {
-    const values = checkLoadFlags(flags);
+    const values = checkLoadFlags(file, flags);
     const summary = await load({
       ...toLoadOptions(values),
       table: flags.table,

@@ -78,6 +78,11 @@ export interface LoadRunOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Called for 'streamed', 'prepared', 'commit-recorded', 'committed'; must not throw. */
   onPhase?: (phase: LoadPhase) => void;
+  /**
+   * The coordinator session PostgreSQL routes unsure values on (default `coordinator`): another
+   * one when `coordinator` holds an open transaction a failed lookup would abort.
+   */
+  resolverSession?: pg.ClientBase;
   /** Direct path: work done in the commit record's transaction (commit.ts CommitStep). */
   commitSteps?: readonly CommitStep[];
   /** Direct path: that transaction is already open on `coordinator` (see commit.ts). */
@@ -176,7 +181,7 @@ export class LoadRun {
     try {
       this.pool = new WriterPool(sessions, this.targets.length, this.o.source.name, this.o.rejects);
       if (this.router) {
-        this.resolver = new ServerResolver(this.o.coordinator, this.o.table.oid,
+        this.resolver = new ServerResolver(this.o.resolverSession ?? this.o.coordinator, this.o.table.oid,
           new Map(this.targets.map((t) => [t.shardId!, t.index])));
       }
       this.sink.attach(this.pool, this.resolver);

@@ -49,6 +49,9 @@ export class StagingFate {
     if (this.then === 'keep') return;
     await db.query('BEGIN');
     this.began = true;
+    // The transaction waits, open, while the rows stream: a server's idle-in-transaction limit
+    // must not end the session (and with it the load) meanwhile.
+    await db.query('SET LOCAL idle_in_transaction_session_timeout = 0');
     await this.lock(db, 'EXCLUSIVE');
   }
 

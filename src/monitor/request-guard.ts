@@ -74,13 +74,13 @@ export async function checkLoadPrivileges(db: pg.ClientBase, requestedBy: string
  * A request that loads from a table reads it as the daemon's role, and may empty or drop it: the
  * requester must hold SELECT on it, TRUNCATE on it for `truncate`, and own it for `drop`. The
  * name is parsed as psql reads names and quoted before PostgreSQL resolves it, so no text of it
- * reaches SQL. Returns the table's name as the catalog has it (`schema.name`).
+ * reaches SQL. Returns the table's name as the catalog has it (`schema.name`, unquoted, as the load names it).
  */
 export async function checkStagingPrivileges(db: pg.ClientBase, requestedBy: string, fromTable: string,
   then: 'keep' | 'truncate' | 'drop'): Promise<string> {
   const quoted = quoteQualifiedName(parseQualifiedName(fromTable, 'option fromTable'));
   const r = await db.query<{ rel: string; relkind: string; can_select: boolean; can_truncate: boolean; owns: boolean }>(
-    `SELECT format('%I.%I', n.nspname, c.relname) AS rel, c.relkind::text AS relkind,
+    `SELECT n.nspname || '.' || c.relname AS rel, c.relkind::text AS relkind,
             has_table_privilege($2::name, c.oid, 'SELECT') AS can_select,
             has_table_privilege($2::name, c.oid, 'TRUNCATE') AS can_truncate,
             pg_has_role($2::name, c.relowner, 'USAGE') AS owns

@@ -199,6 +199,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     const rejects = new Rejects(source.name, options.maxErrors ?? 0, options.rejectsFile);
     let locks: HeldShardLocks | undefined;
     let input = early;
+    let resolverSession: pg.Client | undefined;
     try {
       // Direct writes to shard placements hold Citus's own COPY locks until the last COMMIT
       // PREPARED, and route by the placements read under them (see shard-locks.ts).
@@ -209,6 +210,9 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       }
       phase('locked');
       await fate?.begin(coordinator);
+      // A failed lookup of an unsure value would abort the transaction fate opened: look them
+      // up on a session of their own (same role, database and so the same DateStyle and TimeZone).
+      if (fate?.transactionOpen) resolverSession = await connectCoordinator(conn, `citus-adaptive-load job ${jobId} lookups`, conn.timeouts);
       input ??= await openInput(source);
       const run = new LoadRun({
         coordinator, connection: conn, jobId, table, distribution: dist, path: path.kind,
@@ -217,6 +221,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
         settings: await readInputSettings(coordinator), rejects, tuning: options,
         onProgress: options.onProgress, onPhase: phase,
         ...(fate ? { commitSteps: fate.commitSteps, commitTransactionOpen: fate.transactionOpen } : {}),
+        ...(resolverSession ? { resolverSession } : {}),
       });
       const result = await run.execute(input, cols.header, started);
       return {
@@ -249,6 +254,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       // Closed by the run as it ends; here also when the run never started (a table's reader
       // session would otherwise stay open, in its transaction).
       input?.close();
+      if (resolverSession) endWithoutWaiting(resolverSession);
       await locks?.release();
       rejects.close();
     }

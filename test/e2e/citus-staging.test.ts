@@ -119,6 +119,21 @@ describe('Citus suite: a staging table as the source', { skip }, () => {
     assert.equal(await prepared(), 0);
   });
 
+  it('--max-errors with --then truncate: a value PostgreSQL rejects is set aside, the rest load and the staging table is emptied', async () => {
+    // A text staging column into an int key: 'abc' and '1e3' the client cannot route; PostgreSQL
+    // is asked (on a session other than the one holding the staging table's lock) and refuses them.
+    await sql(`CREATE TABLE stg_lax AS SELECT CASE WHEN i = 700 THEN 'abc' WHEN i = 900 THEN '1e3' ELSE ' +' || i || ' ' END AS k, i FROM generate_series(1, 3000) i`);
+    await sql('CREATE TABLE tgt_lax (k int NOT NULL, i int)');
+    await sql("SELECT create_distributed_table('tgt_lax', 'k', shard_count => 4)");
+    const r = await load(['--table', 'tgt_lax', '--from-table', 'stg_lax', '--then', 'truncate', '--max-errors', '5']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.json?.rows, 2998);
+    assert.equal(r.json?.rejected, 2);
+    assert.equal(await count('tgt_lax'), 2998);
+    assert.deepEqual((await checkPlacements(url, 'tgt_lax')).misplaced, []);
+    assert.equal(await count('stg_lax'), 0);
+  });
+
   it('a failed load (a NULL key) leaves the staging table untouched and the target empty, whatever --then says', async () => {
     await sql(`CREATE TABLE stg_bad AS SELECT CASE WHEN i = 2500 THEN NULL ELSE i END AS tenant_id, i AS amount FROM generate_series(1, 5000) i`);
     await sql('CREATE TABLE tgt_bad (tenant_id bigint, amount int)');
