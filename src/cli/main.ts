@@ -81,8 +81,8 @@ function sampleOptions(cmd: Command): Command {
 }
 
 connectionOptions(sampleOptions(formatOptions(program.command('load', { isDefault: true })
-  .description('load a file into a table (the default command)')
-  .argument('<file>', 'input file, - for stdin; .gz is decompressed')
+  .description('load a file (or a staging table, --from-table) into a table (the default command)')
+  .argument('[file]', 'input file, - for stdin; .gz is decompressed (none with --from-table)')
   .requiredOption('-t, --table <table>', 'target table (schema-qualified or on search_path)')))
   .option('--encoding <name>', 'input encoding, as PostgreSQL names it (default UTF8)')
   .option('--columns <list>', 'comma-separated table columns the fields hold, in order')
@@ -98,8 +98,10 @@ connectionOptions(sampleOptions(formatOptions(program.command('load', { isDefaul
   .option('--connections-per-node <n>', 'COPY connections per worker (default 4)', integer)
   .option('--batch-size <bytes>', 'bytes per COPY batch (default 1048576, less with very many shards)', integer)
   .option('--via-coordinator', "load through Citus's coordinator COPY instead of straight into the shards")
-  .option('-q, --quiet', 'no progress bar and no notices'))
-  .action(async (file: string, flags: LoadFlags) => (await handlers()).runLoad(file, flags));
+  .option('-q, --quiet', 'no progress bar and no notices')
+  .option('--from-table <table>', 'load the rows of this table (a staging table, local or Citus) instead of a file')
+  .addOption(new Option('--then <action>', 'with --from-table: what becomes of it with the load\'s commit (default keep)').choices(['keep', 'truncate', 'drop'])))
+  .action(async (file: string | undefined, flags: LoadFlags) => (await handlers()).runLoad(file, flags));
 
 sampleOptions(formatOptions(program.command('analyze')
   .description('describe every column of a file from a sample (no database needed)')

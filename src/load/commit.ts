@@ -12,6 +12,7 @@ import type pg from 'pg';
 import type { ConnectionConfig } from '../connect/config.js';
 import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js';
 import { destroyConnection } from '../connect/deadline.js';
+import type { Queryable } from '../connect/queryable.js';
 import { AdaptiveLoadError, toDatabaseError, type DatabaseError } from '../errors.js';
 import { recordCommittedJob, type JobResult } from '../store/job-store.js';
 import type { CopySession } from './copy-session.js';
@@ -34,6 +35,27 @@ export interface DistributedCommit {
   readonly onPhase: (phase: LoadPhase) => void;
   /** Throws unless the shard locks are still held (see shard-locks.ts); asked before the record is written. */
   readonly checkLocks?: () => Promise<void>;
+  /** Work that commits in the commit record's transaction, and only with it (see CommitStep). */
+  readonly steps?: readonly CommitStep[];
+  /**
+   * The commit record's transaction is already open on `coordinator` (a caller that had to take
+   * locks in it before the rows were read); otherwise it is opened here.
+   */
+  readonly transactionOpen?: boolean;
+}
+
+/**
+ * Extra work in the coordinator transaction that writes the commit record, so that it happens
+ * if and only if the load commits: what becomes of a staging table, a chunk's manifest row.
+ */
+export interface CommitStep {
+  /**
+   * Runs in that transaction before any node prepares (it is opened first): what can fail late,
+   * a lock above all, is had here, where failing still rolls everything back cleanly.
+   */
+  readonly beforePrepare?: (db: Queryable) => Promise<void>;
+  /** Runs in that transaction after the commit record is written, before its COMMIT. */
+  readonly inCommit?: (db: Queryable) => Promise<void>;
 }
 
 /**
@@ -42,19 +64,40 @@ export interface DistributedCommit {
  */
 export async function commitDistributed(c: DistributedCommit, sessions: CopySession[], result: JobResult): Promise<UnfinishedCommits> {
   const gids = globalTransactionIds(c.jobId, sessions.length);
-  await prepareAll(sessions, gids);
+  const steps = c.steps ?? [];
+  let open = c.transactionOpen === true;
+  const giveUp = async (err: unknown): Promise<never> => {
+    if (open) await c.coordinator.query('ROLLBACK').catch(() => {});
+    await Promise.all(sessions.map((s) => s.abort()));
+    throw err;
+  };
+  if (steps.some((s) => s.beforePrepare)) {
+    try {
+      if (!open) await c.coordinator.query('BEGIN');
+      open = true;
+      for (const s of steps) await s.beforePrepare?.(c.coordinator);
+    } catch (err) {
+      await giveUp(err instanceof AdaptiveLoadError ? err : toDatabaseError(err, 'coordinator', 'preparing the commit record\'s transaction failed'));
+    }
+  }
+  try {
+    await prepareAll(sessions, gids);
+  } catch (err) {
+    await giveUp(err);
+  }
   c.onPhase('prepared');
   try {
     // Without the locks a shard may have moved under the load: no record, so nothing commits.
     await c.checkLocks?.();
   } catch (err) {
-    await Promise.all(sessions.map((s) => s.abort()));
-    throw err;
+    await giveUp(err);
   }
   let commitSent = false;
   try {
-    await c.coordinator.query('BEGIN');
+    if (!open) await c.coordinator.query('BEGIN');
+    open = true;
     await recordCommittedJob(c.coordinator, c.jobId, result, gids);
+    for (const s of steps) await s.inCommit?.(c.coordinator);
     commitSent = true;
     await c.coordinator.query('COMMIT');
   } catch (err) {

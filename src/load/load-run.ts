@@ -24,7 +24,7 @@ import { ShardRouter } from '../routing/shard-router.js';
 import { UNSURE, valueHasherFor, type ValueHasher } from '../routing/value-hasher.js';
 import type { JobResult } from '../store/job-store.js';
 import { trace } from '../trace.js';
-import { commitDistributed, commitOnCoordinator, type UnfinishedCommits } from './commit.js';
+import { commitDistributed, commitOnCoordinator, type CommitStep, type UnfinishedCommits } from './commit.js';
 import { copyFailure, CopySession, type InputSettings } from './copy-session.js';
 import { checkPreparedTransactions } from './distributed-commit.js';
 import type { LoadPhase, LoadProgress } from './load-events.js';
@@ -78,6 +78,15 @@ export interface LoadRunOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Called for 'streamed', 'prepared', 'commit-recorded', 'committed'; must not throw. */
   onPhase?: (phase: LoadPhase) => void;
+  /**
+   * The coordinator session PostgreSQL routes unsure values on (default `coordinator`): another
+   * one when `coordinator` holds an open transaction a failed lookup would abort.
+   */
+  resolverSession?: pg.ClientBase;
+  /** Direct path: work done in the commit record's transaction (commit.ts CommitStep). */
+  commitSteps?: readonly CommitStep[];
+  /** Direct path: that transaction is already open on `coordinator` (see commit.ts). */
+  commitTransactionOpen?: boolean;
 }
 
 /** The figures of one run, for the summary. */
@@ -172,7 +181,7 @@ export class LoadRun {
     try {
       this.pool = new WriterPool(sessions, this.targets.length, this.o.source.name, this.o.rejects);
       if (this.router) {
-        this.resolver = new ServerResolver(this.o.coordinator, this.o.table.oid,
+        this.resolver = new ServerResolver(this.o.resolverSession ?? this.o.coordinator, this.o.table.oid,
           new Map(this.targets.map((t) => [t.shardId!, t.index])));
       }
       this.sink.attach(this.pool, this.resolver);
@@ -189,7 +198,8 @@ export class LoadRun {
       };
       const unfinished = this.o.path === 'direct'
         ? await commitDistributed({ coordinator: this.o.coordinator, conn: this.o.connection, jobId: this.o.jobId, onPhase: this.onPhase,
-          ...(this.o.checkLocks ? { checkLocks: this.o.checkLocks } : {}) }, all, result)
+          ...(this.o.checkLocks ? { checkLocks: this.o.checkLocks } : {}),
+          ...(this.o.commitSteps ? { steps: this.o.commitSteps, transactionOpen: this.o.commitTransactionOpen === true } : {}) }, all, result)
         : await commitOnCoordinator(all[0]!, this.o.jobId, result);
       trace('committed');
       this.onPhase('committed');

@@ -18,6 +18,10 @@ import { firstLine, resolveInputColumns } from '../input/columns.js';
 import { resolveCopyFormat, type CopyFormatInput } from '../input/copy-format.js';
 import { inputSource } from '../input/input-source.js';
 import { openInput, seekable } from '../input/open-input.js';
+import type { InputSource } from '../input/input-source.js';
+import { isTableSource } from '../input/table-source.js';
+import { StagingFate, type StagingThen } from '../load/staging-fate.js';
+import { stagingColumns, stagingSource } from './staging-step.js';
 import { CommitOutcomeUnknownError } from '../load/commit.js';
 import { readInputSettings } from '../load/copy-session.js';
 import type { RecoveryResult } from '../load/distributed-commit.js';
@@ -41,8 +45,12 @@ export { recoverAll } from '../load/recovery.js';
 export { describeProfile } from './profile-step.js';
 
 export interface LoadOptions extends CopyFormatInput, LoadTuning, ProfileStepOptions {
-  /** Input path, `-` for stdin; `.gz` is decompressed. */
-  file: string;
+  /** Input path, `-` for stdin; `.gz` is decompressed. Give this or `fromTable`. */
+  file?: string;
+  /** A table to load from instead of a file (a staging table; see pipeline/staging-step.ts). */
+  fromTable?: string;
+  /** What becomes of `fromTable` with the load's commit. Default 'keep'. */
+  then?: StagingThen;
   connection?: ConnectionInput;
   /** An already resolved connection config (the daemon's); takes precedence over `connection`. */
   resolvedConnection?: ConnectionConfig;
@@ -87,13 +95,22 @@ export interface LoadSummary {
   profile?: ShardingProfile;
   /** Nodes where COMMIT PREPARED did not go through; `citus-adaptive-load recover` finishes them. */
   unfinishedCommits?: { node: string; error: string }[];
+  /** With `fromTable`: what became of the staging table. */
+  staging?: { table: string; then: StagingThen; outcome: string };
 }
 
 /** Loads one file into one table. Throws on failure, after undoing everything it wrote. */
 export async function load(options: LoadOptions): Promise<LoadSummary> {
   const started = performance.now();
-  const format = resolveCopyFormat(options);
-  const originalSource = inputSource(options.file);
+  // A table's rows leave as COPY's text format (input/table-source.ts); format options are a file's.
+  const format = resolveCopyFormat(options.fromTable !== undefined ? { format: 'text' } : options);
+  if ((options.file === undefined) === (options.fromTable === undefined)) {
+    throw new InvalidConfigurationError('a load reads either a file or a table (--from-table): give exactly one of them');
+  }
+  if (options.then !== undefined && options.fromTable === undefined) {
+    throw new InvalidConfigurationError('--then says what becomes of a staging table: it needs --from-table');
+  }
+  const fileSource = options.file !== undefined ? inputSource(options.file) : undefined;
   const conn = options.resolvedConnection ?? resolveConnectionConfig(options.connection ?? {});
   const notices: string[] = [];
   const notice = (m: string) => {
@@ -116,7 +133,9 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     // (this session will hold that job's lock, so recovery would take it for abandoned).
     const recovery = citus ? recoverAll(coordinator, conn) : undefined;
     recovery?.catch(() => { /* thrown where it is awaited below */ });
-    let source = originalSource;
+    let source: InputSource = fileSource
+      ?? await stagingSource(coordinator, conn, options.fromTable!, options.columns, await readInputSettings(coordinator));
+    const staged = isTableSource(source) ? source : undefined;
     let table = await findTable(coordinator, options.table);
     let dist = table ? await readDistribution(coordinator, table, citus !== undefined) : undefined;
     const recovered = await recovery;
@@ -129,7 +148,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     let profile: ShardingProfile | undefined;
     let profileId: number | undefined;
     if (citus && (!table || dist!.kind === 'local')) {
-      source = await seekable(source);
+      if (!staged) source = await seekable(source);
       ({ profile, profileId } = await planAndApply(coordinator, source, format, options, table !== undefined,
         () => { createdTable = options.table; }, notice));
       table = await readTable(coordinator, options.table);
@@ -148,10 +167,12 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     if (!table || !dist) table = await readTable(coordinator, options.table); // throws: missing, and no Citus to create it
     if (!dist) dist = await readDistribution(coordinator, table, citus !== undefined);
 
-    const input = await openInput(source);
-    const first = firstLine(input.head);
-    if (!first && input.head.length === 0) throw new InputFileError(`${source.name} is empty: there is nothing to load`);
-    const cols = resolveInputColumns(table, first ?? input.head, format, options.header ?? 'auto', options.columns, source.name);
+    // A table's rows are read later, once its fate's lock is held (staging-fate.ts).
+    const early = staged ? undefined : await openInput(source);
+    const first = early ? firstLine(early.head) : undefined;
+    if (early && !first && early.head.length === 0) throw new InputFileError(`${source.name} is empty: there is nothing to load`);
+    const cols = staged ? stagingColumns(staged, table)
+      : resolveInputColumns(table, first ?? early!.head, format, options.header ?? 'auto', options.columns, source.name);
     const serverEncoding = (await coordinator.query<{ e: string }>("SELECT current_setting('server_encoding') AS e")).rows[0]!.e;
     const path = chooseLoadPath({
       citusVersion: citus, distribution: dist, inputColumns: cols.columns, tableColumns: table.columns,
@@ -163,6 +184,12 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
         + 'goes whole through PostgreSQL\'s COPY, which stops at the first bad row');
     }
 
+    const fate = staged ? new StagingFate(options.then ?? 'keep', staged.table, conn.timeouts.lockMs) : undefined;
+    if (fate && fate.then !== 'keep' && path.kind !== 'direct') {
+      throw new InvalidConfigurationError(`--then ${fate.then} needs the direct path, whose commit record's transaction can also `
+        + `${fate.then} the staging table; this load goes through the coordinator (${path.reason}). Load with --then keep `
+        + 'and empty the staging table yourself');
+    }
     const jobId = await createLockedJob(coordinator, {
       table: `${table.schema}.${table.name}`, source: source.name, path: path.kind, reason: path.reason,
       options: { format: format.kind, header: cols.header, maxErrors: options.maxErrors ?? 0 },
@@ -171,6 +198,8 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     trace('job recorded and locked');
     const rejects = new Rejects(source.name, options.maxErrors ?? 0, options.rejectsFile);
     let locks: HeldShardLocks | undefined;
+    let input = early;
+    let resolverSession: pg.Client | undefined;
     try {
       // Direct writes to shard placements hold Citus's own COPY locks until the last COMMIT
       // PREPARED, and route by the placements read under them (see shard-locks.ts).
@@ -180,12 +209,19 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
         trace('shard locks held');
       }
       phase('locked');
+      await fate?.begin(coordinator);
+      // A failed lookup of an unsure value would abort the transaction fate opened: look them
+      // up on a session of their own (same role, database and so the same DateStyle and TimeZone).
+      if (fate?.transactionOpen) resolverSession = await connectCoordinator(conn, `citus-adaptive-load job ${jobId} lookups`, conn.timeouts);
+      input ??= await openInput(source);
       const run = new LoadRun({
         coordinator, connection: conn, jobId, table, distribution: dist, path: path.kind,
         ...(locks ? { checkLocks: locks.check } : {}),
         unsplit: embedsAscii(format.encoding), columns: cols.columns, format, source,
         settings: await readInputSettings(coordinator), rejects, tuning: options,
         onProgress: options.onProgress, onPhase: phase,
+        ...(fate ? { commitSteps: fate.commitSteps, commitTransactionOpen: fate.transactionOpen } : {}),
+        ...(resolverSession ? { resolverSession } : {}),
       });
       const result = await run.execute(input, cols.header, started);
       return {
@@ -207,12 +243,18 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
         ...(recovered ? { recovered } : {}),
         ...(profile ? { profile } : {}),
         ...(result.unfinished.length ? { unfinishedCommits: result.unfinished } : {}),
+        ...(fate && staged ? { staging: { table: `${staged.table.schema}.${staged.table.name}`, then: fate.then, outcome: fate.describeDone() } } : {}),
       };
     } catch (err) {
       const message = describeError(err);
+      await fate?.abandon(coordinator);
       await recordFailedJob(coordinator, jobId, message, rejects.count).catch(() => {});
       throw err;
     } finally {
+      // Closed by the run as it ends; here also when the run never started (a table's reader
+      // session would otherwise stay open, in its transaction).
+      input?.close();
+      if (resolverSession) endWithoutWaiting(resolverSession);
       await locks?.release();
       rejects.close();
     }

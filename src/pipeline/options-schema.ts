@@ -29,6 +29,10 @@ export interface LoadOptionValues extends CopyFormatInput {
   batchBytes?: number;
   fastPath?: boolean;
   viaCoordinator?: boolean;
+  /** Load from this table (a staging table) instead of a file; read as psql reads names. */
+  fromTable?: string;
+  /** What becomes of the staging table with the load's commit (default keep). */
+  then?: 'keep' | 'truncate' | 'drop';
 }
 
 /** Options only a local caller (the CLI) may set: files on the loading machine, and the row bound. */
@@ -66,6 +70,9 @@ const LOAD_OPTION_PROPERTIES = {
   batchBytes: { type: 'integer', minimum: 1024 },
   fastPath: { type: 'boolean' },
   viaCoordinator: { type: 'boolean' },
+  // A name, quoted parts and a schema included; parseQualifiedName decides what it names.
+  fromTable: { type: 'string', minLength: 1, maxLength: 300, pattern: '^[^\\u0000\\r\\n]*$' },
+  then: { enum: ['keep', 'truncate', 'drop'] },
 } as const;
 
 export const LOAD_OPTIONS_SCHEMA = {
@@ -128,6 +135,7 @@ const PATTERN_MEANING: Readonly<Record<string, string>> = {
   escape: 'must be a single ASCII character (printable or tab)',
   null: 'cannot contain a newline or carriage return',
   encoding: 'must be an encoding name as PostgreSQL spells it (letters, digits, _ and -)',
+  fromTable: 'cannot contain a newline or NUL',
 };
 
 /** Every schema error as `key: what is wrong (got value)`, so the caller sees which key to fix. */
