@@ -37,17 +37,17 @@ export class ChunkPolicy {
    * again: all of them, or fewer when the chunk becomes due inside them.
    */
   pieceLength(offset: number, available: number, rows: number): number {
-    let want: number;
     if ('bytes' in this.every) {
-      want = this.startOffset + this.every.bytes - offset;
-    } else {
-      const left = this.every.rows - (rows - this.startRows);
-      const perRow = this.rowsSeen > 0 ? this.bytesSeen / this.rowsSeen : 128;
-      want = Math.ceil(left * perRow);
+      const want = this.startOffset + this.every.bytes - offset;
+      // Past the limit (one row longer than a chunk): whole buffers until that row ends.
+      return want <= 0 || want >= available ? available : want;
     }
-    // Past the limit (one row longer than a chunk): whole buffers until that row ends.
-    if (want <= 0 || want >= available) return available;
-    return Math.min(available, Math.max(MIN_PIECE, want));
+    // Rows: cut where the limit's row should end at the average row length so far (a first
+    // guess before any chunk closed), never in pieces so small that pushing them costs more.
+    const left = this.every.rows - (rows - this.startRows);
+    const perRow = this.rowsSeen > 0 ? this.bytesSeen / this.rowsSeen : 128;
+    const want = Math.ceil(left * perRow);
+    return want >= available ? available : Math.min(available, Math.max(MIN_PIECE, want));
   }
 
   /**
