@@ -14,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import pgCopyStreams from 'pg-copy-streams';
 import { citusUnavailableReason, LocalCluster, withClient } from '../../scripts/local-cluster.js';
 import { generateOrdersCsv, ORDERS_DDL } from '../../scripts/generate-orders.js';
@@ -240,6 +241,27 @@ describe('Citus resume suite: chunked loads, each row exactly once', { skip }, (
     assert.equal(await preparedLeft(), 0);
   });
 
+  it('resumes a gzip input by decompressing and skipping to the chunk\'s offset', async () => {
+    const plain = join(dir, 'gz-source.csv');
+    await generateOrdersCsv(plain, { rows: 60_000, customers: 2_000, seed: 21 });
+    const file = join(dir, 'orders.csv.gz');
+    writeFileSync(file, gzipSync(readFileSync(plain)));
+    await copyReference('gz_ref', plain);
+    await createOrders('orders_gz');
+    const args: ChildArgs = { coordinator: url, table: 'orders_gz', file, commitEvery: '512kB' };
+    let r = await runChild({ ...args, diePhase: 'commit-recorded', dieAt: 2 });
+    assert.equal(r.signal, 'SIGKILL', r.stderr);
+    r = await runChild({ ...args, resume: true, diePhase: 'prepared', dieAt: 2 });
+    assert.equal(r.signal, 'SIGKILL', r.stderr);
+    r = await runChild({ ...args, resume: true });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal((r.summary?.chunks as { resumedFrom?: { chunk: number } }).resumedFrom?.chunk, 3, 'resumed after the three committed chunks');
+    await assertSameRows('orders_gz', 'gz_ref');
+    // Offsets are the decompressed input's.
+    await assertManifest(r.summary?.jobId as number, statSync(plain).size);
+    assert.equal(await preparedLeft(), 0);
+  });
+
   it('lists each rejected row once across resumes, and counts --max-errors over the whole job', async () => {
     const clean = join(dir, 'clean.csv');
     await generateOrdersCsv(clean, { rows: 40_000, customers: 2_000, seed: 9 });
@@ -310,6 +332,14 @@ describe('Citus resume suite: chunked loads, each row exactly once', { skip }, (
     assert.deepEqual((await checkPlacements(url, 'orders_many')).misplaced, []);
     const oneJob = (await sql('SELECT count(*)::int AS n FROM adaptive_load.commit_records WHERE job_id = $1', [one.json?.jobId])).rows[0].n;
     assert.equal(oneJob, 1, 'a one-transaction load has one commit record, as before');
+
+    // Through the coordinator (Citus's COPY): each chunk is one coordinator transaction with its manifest row.
+    await createOrders('orders_coord');
+    const coord = await runCli(['--table', 'orders_coord', file, '--commit-every', '1MB', '--via-coordinator', '--coordinator', url, '--json']);
+    assert.equal(coord.status, 0, coord.stderr);
+    assert.equal(coord.json?.path, 'coordinator');
+    assert.equal(await assertManifest(coord.json?.jobId as number, statSync(file).size), (coord.json?.chunks as { done: number }).done);
+    await assertSameRows('orders_coord', 'orders_one');
 
     // Rows mode, and stdin: chunked (no resume possible, so no fingerprint).
     await createOrders('orders_stdin');
