@@ -138,7 +138,7 @@ function textSummary(s: LoadSummary): string {
   if (s.rejected) lines.push(`rejected: ${s.rejected} row(s)`);
   if (s.chunks) {
     lines.push(`chunks: ${s.chunks.done} committed (${s.chunks.thisRun} by this run, ${s.chunks.rowsThisRun.toLocaleString('en-US')} rows), `
-      + `${s.chunks.left} left${s.chunks.resumedFrom ? `; resumed after chunk ${s.chunks.resumedFrom.chunk - 1} at byte ${s.chunks.resumedFrom.offset}` : ''}`);
+      + `${s.chunks.left} left${s.chunks.resumedFrom ? `; resumed at chunk ${s.chunks.resumedFrom.chunk}, byte ${s.chunks.resumedFrom.offset}` : ''}`);
   }
   if (s.serverResolvedRows) lines.push(`${s.serverResolvedRows} row(s) routed by PostgreSQL (values the client could not canonicalize)`);
   for (const u of s.unfinishedCommits ?? []) lines.push(`warning: COMMIT PREPARED did not finish on ${u.node} (${u.error}); run citus-adaptive-load recover`);

@@ -41,16 +41,22 @@ export interface DistributedCommit {
    * (recordCommittedJob); a chunk of a chunked load writes its own record and manifest row.
    */
   readonly record?: (db: Queryable, gids: string[] | undefined) => Promise<void>;
-  /** More statements for the commit record's transaction, run after the record, in order. */
-  readonly alsoInCommitTransaction?: readonly ((db: Queryable) => Promise<void>)[];
+  /** Work that commits in the commit record's transaction, and only with it (see CommitStep). */
+  readonly steps?: readonly CommitStep[];
 }
 
-/** The commit record and every statement that must commit with it, on `db` inside its transaction. */
-async function writeRecord(c: Pick<DistributedCommit, 'jobId' | 'record' | 'alsoInCommitTransaction'>, db: Queryable,
+/** Extra work in the coordinator transaction that writes the commit record, so it happens if and only if the rows commit. */
+export interface CommitStep {
+  /** Runs in that transaction after the commit record is written, before its COMMIT. */
+  readonly inCommit?: (db: Queryable) => Promise<void>;
+}
+
+/** The commit record and every step that must commit with it, on `db` inside its transaction. */
+async function writeRecord(c: Pick<DistributedCommit, 'jobId' | 'record' | 'steps'>, db: Queryable,
   result: JobResult, gids: string[] | undefined): Promise<void> {
   if (c.record) await c.record(db, gids);
   else await recordCommittedJob(db, c.jobId, result, gids);
-  for (const statement of c.alsoInCommitTransaction ?? []) await statement(db);
+  for (const s of c.steps ?? []) await s.inCommit?.(db);
 }
 
 /**
@@ -129,7 +135,7 @@ async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[
 
 /** The coordinator path: the job record commits in the same transaction as the rows. */
 export async function commitOnCoordinator(session: CopySession, jobId: number, result: JobResult,
-  hooks: Pick<DistributedCommit, 'record' | 'alsoInCommitTransaction'> = {}): Promise<UnfinishedCommits> {
+  hooks: Pick<DistributedCommit, 'record' | 'steps'> = {}): Promise<UnfinishedCommits> {
   await writeRecord({ jobId, ...hooks }, session, result, undefined);
   await session.run('COMMIT');
   return [];
