@@ -29,7 +29,7 @@ interface ChildArgs {
   table: string;
   file: string;
   commitEvery: string;
-  resume?: boolean;
+  resume?: boolean | number;
   maxErrors?: number;
   rejectsFile?: string;
   diePhase?: 'prepared' | 'commit-recorded';
@@ -232,11 +232,20 @@ describe('Citus resume suite: chunked loads, each row exactly once', { skip }, (
     assert.equal(r.status, 1);
     assert.match(r.stderr, /the source changed since it started: its size changed from \d+ to \d+ bytes/);
 
-    // Put back exactly (bytes and mtime): the resume goes through and finishes the job.
+    // Put back exactly (bytes and mtime): the resume, naming the job, goes through and finishes it.
     writeFileSync(file, bytes);
     utimesSync(file, st.atime, mtime);
-    r = await runChild({ ...args, resume: true });
+    const jobId = (await sql("SELECT job_id::int AS id FROM adaptive_load.load_jobs WHERE table_name = 'public.orders_changing'")).rows[0].id as number;
+    assert.equal((await sql('SELECT status FROM adaptive_load.load_jobs WHERE job_id = $1', [jobId])).rows[0].status, 'interrupted');
+    r = await runChild({ ...args, resume: jobId + 1000 });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`there is no load job ${jobId + 1000}`));
+    r = await runChild({ ...args, resume: jobId });
     assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.summary?.jobId, jobId);
+    r = await runChild({ ...args, resume: jobId });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /it is committed already/);
     assert.equal(await count('orders_changing'), 60_000);
     assert.equal(await preparedLeft(), 0);
   });

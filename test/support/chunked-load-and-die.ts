@@ -15,7 +15,8 @@ interface Args {
   table: string;
   file: string;
   commitEvery: string;
-  resume?: boolean;
+  /** true: the newest unfinished job; a number: that job. */
+  resume?: boolean | number;
   maxErrors?: number;
   rejectsFile?: string;
   diePhase?: LoadPhase;
@@ -30,7 +31,7 @@ try {
     file: args.file,
     connection: { coordinator: args.coordinator },
     commitEvery: args.commitEvery,
-    ...(args.resume ? { resume: true } : {}),
+    ...(args.resume !== undefined ? { resume: args.resume } : {}),
     ...(args.maxErrors !== undefined ? { maxErrors: args.maxErrors } : {}),
     ...(args.rejectsFile ? { rejectsFile: args.rejectsFile } : {}),
     onPhase: (phase) => {
