@@ -350,6 +350,12 @@ describe('Citus resume suite: chunked loads, each row exactly once', { skip }, (
     assert.equal(await assertManifest(coord.json?.jobId as number, statSync(file).size), (coord.json?.chunks as { done: number }).done);
     await assertSameRows('orders_coord', 'orders_one');
 
+    // The text summary says the chunks too.
+    await createOrders('orders_text');
+    const text = await runCli(['--table', 'orders_text', file, '--commit-every', '2MB', '--coordinator', url]);
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /^chunks: \d+ committed \(\d+ by this run, 80,000 rows\), 0 left$/m);
+
     // Rows mode, and stdin: chunked (no resume possible, so no fingerprint).
     await createOrders('orders_stdin');
     const viaStdin = await runCli(['--table', 'orders_stdin', '-', '--commit-every', '20000', '--coordinator', url, '--json'], { input: readFileSync(file) });
