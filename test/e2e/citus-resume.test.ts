@@ -149,13 +149,15 @@ describe('Citus resume suite: chunked loads, each row exactly once', { skip }, (
 
   it('killed ten times at random points and resumed each time, loads every row exactly once', async () => {
     const file = join(dir, 'orders.csv');
-    await generateOrdersCsv(file, { rows: 300_000, customers: 20_000, skew: 1.0, seed: 11 });
+    await generateOrdersCsv(file, { rows: 400_000, customers: 20_000, skew: 1.0, seed: 11 });
     await createOrders('orders_chunked');
     await copyReference('orders_ref', file);
     const seed = Number(process.env.RESUME_TEST_SEED ?? Date.now() % 100_000);
     console.log(`resume test seed ${seed} (RESUME_TEST_SEED=${seed} replays it)`);
     const rnd = mulberry32(seed);
     const base: ChildArgs = { coordinator: url, table: 'orders_chunked', file, commitEvery: '5000' };
+    // 80 chunks: ten runs that each commit a few at most leave most of the file to the last resume,
+    // so every run is killed mid-load even on a fast machine.
     // Each kind of death at least three times: before a chunk's record (it must roll back), after
     // it (recovery must commit it), and at a random moment (connecting, streaming, committing...).
     const kinds = ['commit-recorded', 'prepared', 'random', 'commit-recorded', 'random', 'prepared', 'random', 'commit-recorded', 'prepared', 'random'];
@@ -165,7 +167,7 @@ describe('Citus resume suite: chunked loads, each row exactly once', { skip }, (
     for (const [i, kind] of kinds.entries()) {
       const args: ChildArgs = { ...base, ...(i > 0 ? { resume: true } : {}) };
       const r = kind === 'random'
-        ? await runChild(args, Math.floor(rnd() * 400))
+        ? await runChild(args, Math.floor(rnd() * 200))
         : await runChild({ ...args, diePhase: kind as ChildArgs['diePhase'], dieAt: 1 + Math.floor(rnd() * 2) });
       assert.equal(r.hung, false, `run ${i} hung: ${r.stderr}`);
       if (r.signal === 'SIGKILL') {
@@ -189,7 +191,7 @@ describe('Citus resume suite: chunked loads, each row exactly once', { skip }, (
     const chunks = summary.chunks as { done: number; left: number; bytesLeft: number };
     assert.equal(chunks.left, 0);
     assert.equal(chunks.bytesLeft, 0);
-    assert.equal(summary.rows, 300_000, 'the summary counts the whole job');
+    assert.equal(summary.rows, 400_000, 'the summary counts the whole job');
 
     assert.equal(await preparedLeft(), 0, 'no prepared transaction may be left on any node');
     await assertSameRows('orders_chunked', 'orders_ref');
@@ -197,9 +199,9 @@ describe('Citus resume suite: chunked loads, each row exactly once', { skip }, (
     const done = await assertManifest(jobsBefore[0].id, statSync(file).size);
     assert.equal(chunks.done, done);
     const view = (await sql('SELECT status, chunks_done::int AS d, chunks_left::int AS l, bytes_left::bigint AS b, rows_loaded::bigint AS r FROM adaptive_load.loads WHERE job_id = $1', [jobsBefore[0].id])).rows[0];
-    assert.deepEqual({ ...view, b: Number(view.b), r: Number(view.r) }, { status: 'committed', d: done, l: 0, b: 0, r: 300_000 });
+    assert.deepEqual({ ...view, b: Number(view.b), r: Number(view.r) }, { status: 'committed', d: done, l: 0, b: 0, r: 400_000 });
     const shardSum = (await sql('SELECT sum(rows_loaded)::bigint AS n FROM adaptive_load.load_shards WHERE job_id = $1', [jobsBefore[0].id])).rows[0].n;
-    assert.equal(Number(shardSum), 300_000, 'load_shards sums every chunk of every run');
+    assert.equal(Number(shardSum), 400_000, 'load_shards sums every chunk of every run');
   });
 
   it('refuses to resume from a source that changed, and says how', async () => {
