@@ -32,6 +32,7 @@ import { InvalidConfigurationError } from './errors.js';
 
 export { load } from './pipeline/loader.js';
 export type { LoadOptions, LoadProgress, LoadSummary } from './pipeline/loader.js';
+export type { ChunkSummary } from './pipeline/loader.js';
 /** Load options as plain JSON (a request, a config), checked by the schema the CLI and SQL requests use. */
 export { toLoadOptions, validateLoadOptions, validateLocalLoadOptions } from './pipeline/options-schema.js';
 export type { LoadOptionValues, LocalLoadOptionValues } from './pipeline/options-schema.js';

@@ -48,6 +48,8 @@ export interface LoadFlags extends CommonFlags {
   seed?: number;
   fromTable?: string;
   then?: 'keep' | 'truncate' | 'drop';
+  commitEvery?: string;
+  resume?: boolean | string;
 }
 
 export function connectionInput(flags: CommonFlags): ConnectionInput {
@@ -77,6 +79,8 @@ export function loadOptionValues(flags: LoadFlags): LocalLoadOptionValues {
     connectionsPerNode: flags.connectionsPerNode, batchBytes: flags.batchSize, viaCoordinator: flags.viaCoordinator,
     maxRowBytes: flags.maxRowBytes, rejectsFile: flags.rejects, profileFile: flags.profile, saveProfile: flags.saveProfile,
     fromTable: flags.fromTable, then: flags.then,
+    commitEvery: flags.commitEvery,
+    resume: typeof flags.resume === 'string' && /^\d+$/.test(flags.resume) ? Number(flags.resume) : flags.resume,
   });
 }
 
@@ -127,6 +131,7 @@ function jsonSummary(s: LoadSummary): Record<string, unknown> {
       colocateWith: s.profile.colocateWith, isolate: s.profile.isolate, reasons: s.profile.reasons } } : {}),
     ...(s.unfinishedCommits ? { unfinishedCommits: s.unfinishedCommits } : {}),
     ...(s.staging ? { staging: s.staging } : {}),
+    ...(s.chunks ? { chunks: s.chunks } : {}),
   };
 }
 
@@ -141,6 +146,10 @@ function textSummary(s: LoadSummary): string {
   for (const n of s.nodes) lines.push(`  ${n.node.padEnd(24)} ${String(n.rows).padStart(12)} rows ${formatBytes(n.bytes).padStart(10)}`);
   if (s.rejected) lines.push(`rejected: ${s.rejected} row(s)`);
   if (s.staging) lines.push(`staging table: ${s.staging.outcome}`);
+  if (s.chunks) {
+    lines.push(`chunks: ${s.chunks.done} committed (${s.chunks.thisRun} by this run, ${s.chunks.rowsThisRun.toLocaleString('en-US')} rows), `
+      + `${s.chunks.left} left${s.chunks.resumedFrom ? `; resumed at chunk ${s.chunks.resumedFrom.chunk}, byte ${s.chunks.resumedFrom.offset}` : ''}`);
+  }
   if (s.serverResolvedRows) lines.push(`${s.serverResolvedRows} row(s) routed by PostgreSQL (values the client could not canonicalize)`);
   for (const u of s.unfinishedCommits ?? []) lines.push(`warning: COMMIT PREPARED did not finish on ${u.node} (${u.error}); run citus-adaptive-load recover`);
   return `${lines.join('\n')}\n`;

@@ -98,9 +98,11 @@ connectionOptions(sampleOptions(formatOptions(program.command('load', { isDefaul
   .option('--connections-per-node <n>', 'COPY connections per worker (default 4)', integer)
   .option('--batch-size <bytes>', 'bytes per COPY batch (default 1048576, less with very many shards)', integer)
   .option('--via-coordinator', "load through Citus's coordinator COPY instead of straight into the shards")
-  .option('-q, --quiet', 'no progress bar and no notices')
   .option('--from-table <table>', 'load the rows of this table (a staging table, local or Citus) instead of a file')
-  .addOption(new Option('--then <action>', 'with --from-table: what becomes of it with the load\'s commit (default keep)').choices(['keep', 'truncate', 'drop'])))
+  .addOption(new Option('--then <action>', 'with --from-table: what becomes of it with the load\'s commit (default keep)').choices(['keep', 'truncate', 'drop']))
+  .option('--commit-every <n>', 'commit in chunks of n rows (500000) or bytes (256MB), each its own distributed transaction; resumable')
+  .option('--resume [job]', 'continue an interrupted --commit-every load after its last committed chunk (default: the newest of this table and file)')
+  .option('-q, --quiet', 'no progress bar and no notices'))
   .action(async (file: string | undefined, flags: LoadFlags) => (await handlers()).runLoad(file, flags));
 
 sampleOptions(formatOptions(program.command('analyze')

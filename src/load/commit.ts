@@ -16,7 +16,7 @@ import type { Queryable } from '../connect/queryable.js';
 import { AdaptiveLoadError, toDatabaseError, type DatabaseError } from '../errors.js';
 import { recordCommittedJob, type JobResult } from '../store/job-store.js';
 import type { CopySession } from './copy-session.js';
-import { commitPreparedAll, decide, globalTransactionIds, prepareAll, type Decision } from './distributed-commit.js';
+import { commitPreparedAll, decide, globalTransactionIds, prepareAll } from './distributed-commit.js';
 import { jobLockKeySql } from '../store/advisory-keys.js';
 import type { LoadPhase } from './load-events.js';
 
@@ -35,6 +35,12 @@ export interface DistributedCommit {
   readonly onPhase: (phase: LoadPhase) => void;
   /** Throws unless the shard locks are still held (see shard-locks.ts); asked before the record is written. */
   readonly checkLocks?: () => Promise<void>;
+  /**
+   * Writes the commit record naming `gids` (undefined on the coordinator path, which has none)
+   * and whatever else must commit exactly with the rows. Default: the whole job's record
+   * (recordCommittedJob); a chunk of a chunked load writes its own record and manifest row.
+   */
+  readonly record?: (db: Queryable, gids: string[] | undefined) => Promise<void>;
   /** Work that commits in the commit record's transaction, and only with it (see CommitStep). */
   readonly steps?: readonly CommitStep[];
   /**
@@ -56,6 +62,14 @@ export interface CommitStep {
   readonly beforePrepare?: (db: Queryable) => Promise<void>;
   /** Runs in that transaction after the commit record is written, before its COMMIT. */
   readonly inCommit?: (db: Queryable) => Promise<void>;
+}
+
+/** The commit record and every step that must commit with it, on `db` inside its transaction. */
+async function writeRecord(c: Pick<DistributedCommit, 'jobId' | 'record' | 'steps'>, db: Queryable,
+  result: JobResult, gids: string[] | undefined): Promise<void> {
+  if (c.record) await c.record(db, gids);
+  else await recordCommittedJob(db, c.jobId, result, gids);
+  for (const s of c.steps ?? []) await s.inCommit?.(db);
 }
 
 /**
@@ -96,8 +110,7 @@ export async function commitDistributed(c: DistributedCommit, sessions: CopySess
   try {
     if (!open) await c.coordinator.query('BEGIN');
     open = true;
-    await recordCommittedJob(c.coordinator, c.jobId, result, gids);
-    for (const s of steps) await s.inCommit?.(c.coordinator);
+    await writeRecord(c, c.coordinator, result, gids);
     commitSent = true;
     await c.coordinator.query('COMMIT');
   } catch (err) {
@@ -105,7 +118,7 @@ export async function commitDistributed(c: DistributedCommit, sessions: CopySess
     // A server's answer (an error) to COMMIT, or a failure before it was sent, means no record.
     // Without an answer to COMMIT the record may exist: only the record decides from here.
     const unknown = commitSent && !(dbErr.sqlState && !/^(08|57P)/.test(dbErr.sqlState));
-    if (unknown) return settleUnknownOutcome(c, sessions, dbErr);
+    if (unknown) return settleUnknownOutcome(c, sessions, gids, dbErr);
     await c.coordinator.query('ROLLBACK').catch(() => {});
     await Promise.all(sessions.map((s) => s.abort()));
     throw dbErr;
@@ -121,16 +134,18 @@ export async function commitDistributed(c: DistributedCommit, sessions: CopySess
  * by the old session's backend until it has ended, with its transaction). Failing that, they
  * are left to recovery, which applies the same rule.
  */
-async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[], cause: DatabaseError): Promise<UnfinishedCommits> {
+async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[], gids: string[], cause: DatabaseError): Promise<UnfinishedCommits> {
   for (const s of sessions) s.leavePreparedToRecovery();
   // The old session's backend holds the job's lock until it exits; make it exit.
   destroyConnection(c.coordinator);
-  let decision: Decision | undefined;
+  let decision: 'commit' | 'rollback' | undefined;
   try {
     const fresh = await connectCoordinator(c.conn, `citus-adaptive-load job ${c.jobId} settle`, c.conn.timeouts);
     try {
       await fresh.query(`SELECT pg_advisory_lock(${jobLockKeySql('$1')})`, [c.jobId]);
-      decision = await decide(fresh, c.jobId);
+      const records = await decide(fresh, c.jobId);
+      // This round's record names all of its gids, or does not exist.
+      if (records !== 'running') decision = records.has(gids[0]!) ? 'commit' : 'rollback';
     } finally {
       endWithoutWaiting(fresh);
     }
@@ -152,8 +167,9 @@ async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[
 }
 
 /** The coordinator path: the job record commits in the same transaction as the rows. */
-export async function commitOnCoordinator(session: CopySession, jobId: number, result: JobResult): Promise<UnfinishedCommits> {
-  await recordCommittedJob(session, jobId, result, undefined);
+export async function commitOnCoordinator(session: CopySession, jobId: number, result: JobResult,
+  hooks: Pick<DistributedCommit, 'record' | 'steps'> = {}): Promise<UnfinishedCommits> {
+  await writeRecord({ jobId, ...hooks }, session, result, undefined);
   await session.run('COMMIT');
   return [];
 }
