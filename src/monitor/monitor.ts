@@ -1,13 +1,13 @@
 import type pg from 'pg';
-import { parseNodeLabel, type ConnectionConfig } from '../connect/config.js';
+import type { ConnectionConfig } from '../connect/config.js';
 import { takeLoadSnapshot } from '../workload/load-snapshot.js';
 import { fitWeights, mape, predictShares, shares, type ModelWeights, type ShardFeatures, type TrainingRow } from '../workload/load-model.js';
 import { rebalance } from '../rebalance/rebalance.js';
-import { quoteLiteral } from '../connect/sql.js';
 import { priorShares } from '../workload/prior.js';
 import { observeNodes, type NodeObservation } from '../workload/node-observation.js';
 import { assess, gatherShardFacts, overloadingShards, tenantsToIsolate, type Advice, type Hotspot, type ShardOutlook } from '../rebalance/advice.js';
-import { DEFAULT_REBALANCE_THRESHOLD } from '../rebalance/policy.js';
+import { DEFAULT_REBALANCE_THRESHOLD, HISTORY_WINDOWS } from '../rebalance/policy.js';
+import { readRecentShardLoad } from '../store/history-store.js';
 import { recordWindow } from '../store/window-store.js';
 import { recordAction } from '../store/action-store.js';
 import { requireCitus } from '../catalog/catalog.js';
@@ -152,16 +152,12 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
       + `predicted at ${(s.predictedShare * 100).toFixed(0)}% of all load, more than a node's fair ${(even * 100).toFixed(0)}%)` });
   }
   if (rebalancing) {
-    const result = await rebalance(db, { dryRun: false });
-    for (const m of result.moves) {
-      const detail = `moved shard ${m.shardId} of ${m.table} from ${m.from} to ${m.to} (predicted busiest/mean ${predictedImbalance.toFixed(2)})`;
-      actions.push({ kind: 'move', detail });
-      const to = parseNodeLabel(m.to);
-      const from = parseNodeLabel(m.from);
-      await recordAction(db, { kind: 'move', detail: { ...m, windowId }, outcome: 'done',
-        undoSql: `SELECT citus_move_shard_placement(${Number(m.shardId)}, ${quoteLiteral(to.host)}, ${to.port}, ${quoteLiteral(from.host)}, ${from.port}, 'block_writes')` });
+    // rebalance() records each move that really happened (placements before and after) with its undo.
+    const result = await rebalance(db, { dryRun: false, origin: { startedBy: 'monitor', windowId } });
+    for (const m of result.moved) {
+      actions.push({ kind: 'move', detail: `moved shard ${m.shardId} of ${m.table}${m.shards.length > 1 ? ` (and ${m.shards.length - 1} colocated)` : ''} from ${m.from} to ${m.to} (predicted busiest/mean ${predictedImbalance.toFixed(2)})` });
     }
-    if (result.moves.length === 0) actions.push({ kind: 'none', detail: 'the rebalancer found no move that improves the predicted balance' });
+    if (result.moved.length === 0) actions.push({ kind: 'none', detail: 'the rebalancer found no move that improves the predicted balance' });
   }
   return {
     windowId,
@@ -181,13 +177,15 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
   };
 }
 
-/** Actual shares per shard for every recorded window with activity, oldest first. */
+/** Actual shares per shard for the latest HISTORY_WINDOWS windows with activity, oldest first (a bounded read). */
 async function loadHistory(db: pg.Client): Promise<Map<string, number>[]> {
-  const r = await db.query<{ window_id: string; shard_id: string; total_ms: number }>(
-    // Qualified: a bare `ORDER BY window_id` would sort the text output column (10 before 9).
-    'SELECT l.window_id::text AS window_id, l.shard_id::text AS shard_id, l.total_ms FROM adaptive_load.shard_load l ORDER BY l.window_id');
+  const rows = await readRecentShardLoad(db, HISTORY_WINDOWS);
   const byWindow = new Map<string, { shard: string; ms: number }[]>();
-  for (const row of r.rows) byWindow.set(row.window_id, [...(byWindow.get(row.window_id) ?? []), { shard: row.shard_id, ms: row.total_ms }]);
+  for (const row of rows) {
+    const list = byWindow.get(row.windowId) ?? [];
+    list.push({ shard: row.shardId, ms: row.totalMs });
+    byWindow.set(row.windowId, list);
+  }
   return [...byWindow.values()].map((rows) => {
     const s = shares(rows.map((x) => x.ms));
     return new Map(rows.map((x, i) => [x.shard, s[i]!]));

@@ -57,3 +57,21 @@ export const TARGET_UTILIZATION = 0.6;
 export const REBALANCER_THRESHOLD = 0.1;
 export const REBALANCER_MINIMUM_THRESHOLD = 0.01;
 export const REBALANCER_IMPROVEMENT_THRESHOLD = 0.5;
+
+// --- History retention and the bounded cycle read (store/retention.ts, store/history-store.ts) ---
+
+/**
+ * Default retention horizon of the monitor's history (windows and what hangs off them: shard
+ * load, prediction history, node metrics, advice; model states): a month of windows, long enough
+ * for a DBA's "what happened last week" and far more than the model trains on.
+ */
+export const DEFAULT_RETAIN_DAYS = 30;
+/** Rows one pruning statement deletes: short locks, small WAL bursts. */
+export const RETENTION_BATCH_ROWS = 10_000;
+/** Pruning statements per cycle: bounds a cycle's pruning work; the rest goes next cycle. */
+export const RETENTION_MAX_BATCHES = 50;
+/**
+ * Active windows the model refits on each cycle: enough pairs of consecutive windows to fit three
+ * weights steadily, few enough that a cycle's read stays the same size as history grows.
+ */
+export const HISTORY_WINDOWS = 48;

@@ -1,6 +1,7 @@
 import type { Queryable } from '../connect/queryable.js';
 import { readDistribution, readTable, requireCitus, type DistributionKind } from '../catalog/catalog.js';
 import { REBALANCER_IMPROVEMENT_THRESHOLD, REBALANCER_MINIMUM_THRESHOLD, REBALANCER_THRESHOLD } from './policy.js';
+import { recordingMoves, type ActionOrigin, type ShardGroupMove } from './placement-diff.js';
 
 export const STRATEGY = 'adaptive_load';
 
@@ -14,6 +15,11 @@ export interface PlannedMove {
 export interface RebalanceResult {
   readonly moves: PlannedMove[];
   readonly applied: boolean;
+  /**
+   * What really moved (read from the placements before and after, every colocated shard
+   * included), each recorded in adaptive_load.actions with its undo. Empty on a dry run.
+   */
+  readonly moved: ShardGroupMove[];
   /**
    * Set when the table asked for is not hash-distributed (reference, Citus local, plain): why
    * there is nothing to rebalance. Not a failure: nothing is out of balance.
@@ -60,14 +66,15 @@ async function colocationGroups(db: Queryable, table?: string): Promise<string[]
  * Plans with get_rebalance_table_shards_plan under the strategy and, unless dryRun, acts with
  * rebalance_table_shards (blocking writes to the moved shards while each moves).
  */
-export async function rebalance(db: Queryable, options: { dryRun: boolean; table?: string; threshold?: number }): Promise<RebalanceResult> {
+export async function rebalance(db: Queryable, options: { dryRun: boolean; table?: string; threshold?: number; origin?: ActionOrigin }): Promise<RebalanceResult> {
   await requireCitus(db, 'rebalance');
   if (options.table !== undefined) {
     const why = await notRebalanced(db, options.table);
-    if (why) return { moves: [], applied: false, notRebalanced: why };
+    if (why) return { moves: [], applied: false, moved: [], notRebalanced: why };
   }
   await ensureStrategy(db);
   const moves: PlannedMove[] = [];
+  const moved: ShardGroupMove[] = [];
   for (const table of await colocationGroups(db, options.table)) {
     const plan = await db.query<{ table_name: string; shardid: string; sourcename: string; sourceport: number; targetname: string; targetport: number }>(
       `SELECT table_name::text, shardid::text, sourcename, sourceport, targetname, targetport
@@ -77,10 +84,10 @@ export async function rebalance(db: Queryable, options: { dryRun: boolean; table
       .map((m) => ({ table: m.table_name, shardId: m.shardid, from: `${m.sourcename}:${m.sourceport}`, to: `${m.targetname}:${m.targetport}` }));
     moves.push(...groupMoves);
     if (!options.dryRun && groupMoves.length > 0) {
-      await db.query(
+      moved.push(...await recordingMoves(db, options.origin ?? { startedBy: 'library' }, () => db.query(
         `SELECT rebalance_table_shards($1::regclass, threshold => $2, rebalance_strategy => $3, shard_transfer_mode => 'block_writes')`,
-        [table, options.threshold ?? REBALANCER_THRESHOLD, STRATEGY]);
+        [table, options.threshold ?? REBALANCER_THRESHOLD, STRATEGY])));
     }
   }
-  return { moves, applied: !options.dryRun && moves.length > 0 };
+  return { moves, applied: !options.dryRun && moves.length > 0, moved };
 }
