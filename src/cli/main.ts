@@ -6,6 +6,7 @@ import type { AnalyzeFlags, PlanFlags } from './plan-handlers.js';
 import type { DaemonFlags, MonitorFlags, RebalanceFlags, TuneFlags } from './monitor-handlers.js';
 import type { ReportFlags } from './report-handler.js';
 import { reportFailure } from './format-error.js';
+import { schemaArgv, schemaProgram } from './schema-commands.js';
 import { DEFAULT_REBALANCE_THRESHOLD, DEFAULT_RETAIN_DAYS, DEFAULT_SCHEDULE } from '../rebalance/policy.js';
 
 // Handlers load on demand: `--help` and every command pay only for what they use.
@@ -172,7 +173,9 @@ connectionOptions(program.command('recover')
   .description('finish or roll back what an interrupted load left prepared on the nodes'))
   .action(async (flags: CommonFlags) => (await handlers()).runRecover(flags));
 
-program.parseAsync(process.argv).catch((err: unknown) => {
+// `plan --schema` / `load --schema` take many sources: their own program (schema-commands.ts).
+const schemaArgs = schemaArgv(process.argv);
+(schemaArgs ? schemaProgram() : program).parseAsync(schemaArgs ?? process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {
     // Commander has printed the message (or the help, or the version: exit code 0).
     if (err.exitCode !== 0 && process.argv.includes('--json')) {
