@@ -44,6 +44,8 @@ export interface LoadFlags extends CommonFlags {
   saveProfile?: string;
   keepKeys?: boolean;
   recheckLayout?: boolean;
+  expectedRows?: number;
+  isolateTenants?: boolean;
   sampleRows?: number;
   seed?: number;
 }
@@ -74,6 +76,7 @@ export function loadOptionValues(flags: LoadFlags): LocalLoadOptionValues {
     recheckLayout: flags.recheckLayout, sampleRows: flags.sampleRows, seed: flags.seed, maxErrors: flags.maxErrors,
     connectionsPerNode: flags.connectionsPerNode, batchBytes: flags.batchSize, viaCoordinator: flags.viaCoordinator,
     maxRowBytes: flags.maxRowBytes, rejectsFile: flags.rejects, profileFile: flags.profile, saveProfile: flags.saveProfile,
+    expectedRows: flags.expectedRows, isolateTenants: flags.isolateTenants,
   });
 }
 

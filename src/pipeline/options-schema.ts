@@ -22,6 +22,7 @@ export interface LoadOptionValues extends CopyFormatInput {
   shardCount?: number;
   keepKeys?: boolean;
   recheckLayout?: boolean;
+  expectedRows?: number;
   sampleRows?: number;
   seed?: number;
   maxErrors?: number;
@@ -37,6 +38,7 @@ export interface LocalLoadOptionValues extends LoadOptionValues {
   rejectsFile?: string;
   profileFile?: string;
   saveProfile?: string;
+  isolateTenants?: boolean;
 }
 
 /** One ASCII character COPY can use as delimiter/quote/escape: printable or tab, never a newline. */
@@ -58,6 +60,7 @@ const LOAD_OPTION_PROPERTIES = {
   shardCount: { type: 'integer', minimum: 1, maximum: 64000 },
   keepKeys: { type: 'boolean' },
   recheckLayout: { type: 'boolean' },
+  expectedRows: { type: 'integer', minimum: 1 },
   // Fewer rows than this say little about a column's distribution; the CLI always refused them.
   sampleRows: { type: 'integer', minimum: 100 },
   seed: { type: 'integer' },
@@ -84,6 +87,8 @@ export const LOCAL_LOAD_OPTIONS_SCHEMA = {
     rejectsFile: PATH,
     profileFile: PATH,
     saveProfile: PATH,
+    // Changes an existing table's shards: only for a caller who runs the CLI, not for requests.
+    isolateTenants: { type: 'boolean' },
   },
 } as const;
 

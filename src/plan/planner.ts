@@ -83,6 +83,20 @@ function sampleHashes(input: PlanInput, column: string, type = input.pgTypes[col
   return out;
 }
 
+/** Citus's hashes of the values the client can hash for sure (others are left out). */
+export function hashesOf(values: readonly (string | null)[], type: { typeName: string; maxChars?: number }): number[] {
+  if (!isHashableType(type.typeName)) return [];
+  const hasher = valueHasherFor(type);
+  const out: number[] = [];
+  for (const v of values) {
+    if (v === null) continue;
+    const b = Buffer.from(v, 'utf8');
+    const h = hasher.hash(b, 0, b.length);
+    if (h !== UNSURE) out.push(h);
+  }
+  return out;
+}
+
 interface Layout {
   shards: PlannedShard[];
   isolate: string[];
