@@ -138,11 +138,11 @@ export async function planAndApply(db: pg.Client, source: InputSource, format: C
 /** The refused pairing when applying failed at create_distributed_table with colocate_with. */
 function colocationRefusal(profile: ShardingProfile, err: unknown): { key: string; message: string } | undefined {
   if (!profile.colocateWith || !profile.distributionColumn) return undefined;
-  const e = err as { message?: string; cause?: { message?: string } };
+  const e = err as { message?: string; detail?: string; cause?: { message?: string } };
   const text = `${e.message ?? ''}`;
   if (!/create_distributed_table/.test(text)) return undefined;
-  const cause = e.cause?.message ?? text;
-  return { key: `${profile.distributionColumn}->${profile.colocateWith}`, message: cause.split('\n')[0]! };
+  const cause = (e.cause?.message ?? text).split('\n')[0]!;
+  return { key: `${profile.distributionColumn}->${profile.colocateWith}`, message: e.detail ? `${cause}: ${e.detail}` : cause };
 }
 
 async function dropTable(db: pg.Client, table: string): Promise<void> {

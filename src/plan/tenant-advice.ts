@@ -82,7 +82,11 @@ export async function readIsolationAdvice(db: pg.Client, table: string, column: 
   const hashes = hashesOf(sampleValues, type);
   const shareOf = (s: PlacedShard) => (hashes.length ? hashes.filter((h) => h >= s.min && h <= s.max).length / hashes.length : 0);
   const mode = (await transferModeFor(db, table, true)).mode;
-  return isolationAdvice({ table, column, type, shards, nodes, incomingBytes, shareOf, mode });
+  // The name as psql users write it (quote_ident quotes only where needed), for the SQL shown.
+  const readable = (await db.query<{ name: string }>(
+    "SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::regclass",
+    [table])).rows[0]!.name;
+  return isolationAdvice({ table: readable, column, type, shards, nodes, incomingBytes, shareOf, mode });
 }
 
 /** The advice whose tenant is not alone in a shard yet (advice stored earlier may have been acted on). */
