@@ -401,6 +401,11 @@ function scoreColumn(input: PlanInput, c: ColumnStats, shardCount: number, avoid
     score -= 15;
     reasons.push(`values follow row order (correlation ${c.monotonicity.toFixed(2)}): time-like, queried by ranges`);
   }
+  // Declared keys say how rows group: a column every key carries needs no key widened.
+  if (input.keys.length > 0 && input.keys.every((k) => k.columns.includes(c.name)) && !c.unique) {
+    score += 10;
+    reasons.push('part of every declared primary/unique key: the keys group rows by it and stay as they are');
+  }
   const keysMissing = input.keys.filter((k) => !k.columns.includes(c.name));
   if (keysMissing.length) reasons.push(`keys ${keysMissing.map((k) => k.constraint).join(', ')} would be widened to include it`);
   return { column: c.name, score: Math.round(score * 10) / 10, reasons, colocateWith, ...(colocateType ? { columnType: colocateType } : {}), layout, placed, groups };

@@ -234,4 +234,36 @@ describe('Citus suite: planner rules for colocation groups', { skip }, () => {
     assert.equal(Number((await sql('SELECT count(*) AS n FROM visits')).rows[0].n), 20_000);
     assert.deepEqual((await checkPlacements(url, 'visits')).misplaced, []);
   });
+
+  it('from SQL: analyze_table applies the same rules (declared key, expected_rows, types, weak evidence)', async () => {
+    const analyze = async (table: string, extra = '') => (await sql(`SELECT adaptive_load.analyze_table('${table}'${extra}) AS p`)).rows[0].p as Profile;
+    // A small staging table whose primary key carries tenants' distribution column.
+    await sql('CREATE TABLE stage_settings (tenant_id bigint NOT NULL, setting_no int NOT NULL, value text, PRIMARY KEY (tenant_id, setting_no))');
+    await sql('INSERT INTO stage_settings SELECT t, s, \'v\' FROM generate_series(1, 300) t, generate_series(1, 3) s');
+    await sql('ANALYZE stage_settings');
+    const keyed = await analyze('stage_settings');
+    assert.equal(keyed.kind, 'distributed', JSON.stringify(keyed.reasons));
+    assert.equal(keyed.distributionColumn, 'tenant_id');
+    assert.ok(keyed.colocateWith, JSON.stringify(keyed.reasons));
+    assert.equal((await kindOf(keyed.colocateWith)).colocationid, (await kindOf('tenants')).colocationid, 'in the tenants group');
+    // expected_rows: a small table of 400 devices is a reference table until it is expected to grow.
+    await sql('CREATE TABLE stage_readings (reading_id bigint, device_id bigint, reading float8)');
+    await sql('INSERT INTO stage_readings SELECT g, 100000 + (hashint4(g) & 1023) % 400 * 7, g / 10.0 FROM generate_series(1, 2000) g');
+    await sql('ANALYZE stage_readings');
+    assert.equal((await analyze('stage_readings')).kind, 'reference');
+    const grown = await analyze('stage_readings', ', expected_rows => 50000000');
+    assert.equal(grown.kind, 'distributed', JSON.stringify(grown.reasons));
+    assert.equal(grown.distributionColumn, 'device_id');
+    // Types: an integer column is not colocated with the bigint invoices; a serial key is weak evidence.
+    await sql('CREATE TABLE stage_payments (invoice_id integer NOT NULL, paid numeric)');
+    await sql('INSERT INTO stage_payments SELECT 1 + (hashint4(g) & 2047) % 2000, g FROM generate_series(1, 6000) g');
+    await sql('ANALYZE stage_payments');
+    const payments = await analyze('stage_payments');
+    assert.notEqual(payments.colocateWith, 'public.invoices', JSON.stringify(payments));
+    await sql('CREATE TABLE stage_orders (o_orderkey bigint NOT NULL, o_total numeric)');
+    await sql('INSERT INTO stage_orders SELECT g, g FROM generate_series(1, 1500) g');
+    await sql('ANALYZE stage_orders');
+    const orders = await analyze('stage_orders', ', expected_rows => 50000000');
+    assert.notEqual(orders.colocateWith, 'public.invoices', JSON.stringify(orders));
+  });
 });
