@@ -67,8 +67,8 @@ $e$],
                    AND NOT adaptive_load.names_agree(col.name, t.rel, t.dcol) THEN
                     EXECUTE format('SELECT max(%1$I)::numeric - min(%1$I)::numeric + 1 FROM adaptive_load_sample', col.name) INTO own_span;
                     -- Counted up to a bound: a key with more rows than that is dense only if its span is small.
-                    EXECUTE format('SELECT (SELECT count(*) FROM (SELECT 1 FROM %2$s LIMIT 1000001) b)::float8, max(%1$I)::numeric - min(%1$I)::numeric + 1 FROM %2$s',
-                                   t.dcol, t.rel) INTO key_rows, key_span;
+                    EXECUTE format('SELECT count(*)::float8 FROM (SELECT 1 FROM %s LIMIT 1000001) b', t.rel) INTO key_rows;
+                    EXECUTE format('SELECT max(%1$I)::numeric - min(%1$I)::numeric + 1 FROM %2$s', t.dcol, t.rel) INTO key_span;
                     IF own_span <= 2 * d_est AND key_span > 0 AND key_rows >= 0.5 * key_span THEN
                         containment := 0;
                     END IF;

@@ -134,6 +134,16 @@ describe('tables that will grow', () => {
     assert.equal(p.colocateWith, 'public.tenants');
   });
 
+  it('a small table without declared keys whose values are a group\'s distribution column is colocated, not a reference table', () => {
+    // The query history looks items up by item_no, so the tenant key is not the best score: it still decides.
+    const access: AccessPatterns = { ...NO_HISTORY, calls: 100, statements: 1, columns: { item_no: { equality: 100, range: 0, groupBy: 100, joins: {} } } };
+    const p = planProfile(inputOf('items', small(900), 900, SMALL_TYPES, { relationships: [toTenants()], clusterTables: [tenantsGroup()], access }));
+    assert.ok(p.candidates[0]!.column === 'item_no', 'item_no scores best');
+    assert.equal(p.kind, 'distributed', p.reasons.join(' | '));
+    assert.equal(p.distributionColumn, 'tenant_id');
+    assert.equal(p.colocateWith, 'public.tenants');
+  });
+
   it('a small table with no key shared with a group stays a reference table', () => {
     const p = planProfile(inputOf('items', small(900), 900, SMALL_TYPES));
     assert.equal(p.kind, 'reference');
