@@ -5,7 +5,8 @@
 -- - only colocations Citus accepts: the group's distribution column must have the table's column
 --   type and collation;
 -- - weak evidence: the table's own serial key (unique, dense integers) contained in another dense
---   integer key counts only when the names agree;
+--   integer key counts only when the names agree; and values in a corner of an integer key's
+--   range count when the names agree (a child may hold a few of its parent's keys);
 -- - tables that will grow: a column that colocates with a group and that a primary/unique key of
 --   the table carries decides the distribution whatever the score or size, and a small table with
 --   a column colocated with a group is distributed and colocated, not a reference table;
@@ -33,7 +34,7 @@ $$;
 
 /** This migration's text patches, [old, new] pairs, kept so that Down can apply them in reverse. */
 CREATE FUNCTION adaptive_load.analyze_table_plan_rules_patches() RETURNS text[]
-LANGUAGE sql IMMUTABLE AS $patches$ SELECT ARRAY[
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $patches$ SELECT ARRAY[
         [$e$sample_percent double precision DEFAULT NULL::double precision)$e$,
          $e$sample_percent double precision DEFAULT NULL::double precision, expected_rows bigint DEFAULT NULL::bigint)$e$],
         [$e$    est_rows float8;
@@ -75,6 +76,10 @@ $e$],
                 END IF;
                 IF containment >= 0.9 THEN
                     colo := t.rel;$e$],
+        [$e$                    IF key_span > 0 AND (SELECT max(x::numeric) - min(x::numeric) FROM unnest(probe) x) < 0.5 * key_span THEN$e$,
+         $e$                    -- ... unless the names agree: a child may hold a corner of its parent's keys.
+                    IF key_span > 0 AND (SELECT max(x::numeric) - min(x::numeric) FROM unnest(probe) x) < 0.5 * key_span
+                       AND NOT adaptive_load.names_agree(col.name, t.rel, t.dcol) THEN$e$],
         [$e$            IF colo IS NULL AND d_est >= shards * 4 THEN$e$, $e$            IF d_est >= shards * 4 THEN$e$],
         [$e$            reasons := reasons || format('busiest node predicted at %sx the mean node load', round(balance::numeric, 2));$e$,
          $e$            -- A colocated table's placement is its group's: a fresh placement's balance would be a claim the cluster does not get.

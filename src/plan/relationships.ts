@@ -2,7 +2,7 @@ import type { Queryable } from '../connect/queryable.js';
 import { quoteIdent } from '../connect/sql.js';
 import type { ColumnStats, InferredType } from './column-stats.js';
 import { parseQualifiedName } from '../connect/qualified-name.js';
-import { weakContainment } from './colocation-rules.js';
+import { namesAgree, weakContainment } from './colocation-rules.js';
 
 /** One shard of a hash-distributed table as placed now (pg_dist_shard + pg_dist_placement). */
 export interface GroupShard {
@@ -236,7 +236,9 @@ export async function findRelationships(
           continue; // values that do not parse as the column's type are not contained in it
         }
         const containment = r.rows[0]!.n / probe.length;
-        if (containment >= 0.9 && cmp.type !== 'text' && /int/.test(cmp.type) && !(await spansKeyRange(db, t.name, refColumn, valid))) continue;
+        // Values in a corner of an integer key's range prove little, unless the names agree.
+        if (containment >= 0.9 && cmp.type !== 'text' && /int/.test(cmp.type) && !namesAgree(col.name, t.name, refColumn)
+          && !(await spansKeyRange(db, t.name, refColumn, valid))) continue;
         if (containment >= 0.9) {
           const weak = /int/.test(cmp.type) && weakContainment({ column: col, distinctValues: values, refTable: t.name, refColumn,
             refDense: await denseIntegerKey(db, t, refColumn) });
