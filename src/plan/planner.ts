@@ -69,8 +69,7 @@ export function uniformRanges(n: number): { min: number; max: number }[] {
 }
 
 /** Hashes of the sampled values as Citus would compute them, or undefined for unhashable types. */
-function sampleHashes(input: PlanInput, column: string, type = input.pgTypes[column]): { hash: number; value: string }[] | undefined {
-  const t = type;
+function sampleHashes(input: PlanInput, column: string, t = input.pgTypes[column]): { hash: number; value: string }[] | undefined {
   if (!t || !isHashableType(t.typeName)) return undefined;
   const hasher = valueHasherFor(t);
   const out: { hash: number; value: string }[] = [];
@@ -143,15 +142,13 @@ function layoutFor(input: PlanInput, column: ColumnStats, shardCount: number, op
   const isolate: string[] = [];
   const splitPoints: number[] = [];
   if (hashes && type && options.isolate) {
-    for (const t of tenantsToIsolate(column, type, ranges)) {
-      const hh = { value: t.value };
-      const h = t.hash;
-      isolate.push(hh.value);
+    for (const { value, hash: h } of tenantsToIsolate(column, type, ranges)) {
+      isolate.push(value);
       ranges = ranges.flatMap((r) => {
         if (h < r.min || h > r.max) return [r];
         const parts: { min: number; max: number; tenant?: string }[] = [];
         if (h > r.min) parts.push({ min: r.min, max: h - 1 });
-        parts.push({ min: h, max: h, tenant: hh.value });
+        parts.push({ min: h, max: h, tenant: value });
         if (h < r.max) parts.push({ min: h + 1, max: r.max });
         return parts;
       });
@@ -432,6 +429,21 @@ export function tenantKeyCandidate(input: PlanInput, candidates: readonly Scored
     r.column === c.column && r.references.table === c.colocateWith && r.evidence !== 'name' && !r.weak));
 }
 
+/** Tables that are the tenants of a multi-tenant schema, by their name (singular). */
+const TENANT_ROOT = /^(tenant|account|organization|organisation|org|company|workspace|customer)$/;
+
+/**
+ * A small table at the root of a multi-tenant schema (tenants, accounts, organizations...) keyed by
+ * its own id is not a dimension: the tables that belong to a tenant will be colocated with it, so
+ * it is distributed by that id (a group of its own, or the group of a table already keyed by it).
+ */
+export function tenantRootCandidate(input: PlanInput, candidates: readonly Scored[]): Scored | undefined {
+  const rel = input.table.replace(/^.*\./, '').replace(/"/g, '').toLowerCase().replace(/ies$/, 'y').replace(/s$/, '');
+  if (!TENANT_ROOT.test(rel)) return undefined;
+  return candidates.find((c) => !c.rejected && c.groups !== true && (c.column === `${rel}_id` || c.column === 'id')
+    && input.columns.find((x) => x.name === c.column)?.unique === true);
+}
+
 export function planProfile(input: PlanInput, avoid: ReadonlySet<string> = new Set()): ShardingProfile {
   const reasons: string[] = [];
   const shardCountFor = (colocateWith: string | null) => {
@@ -471,7 +483,7 @@ export function planProfile(input: PlanInput, avoid: ReadonlySet<string> = new S
   const grouping = candidates.some((c) => !c.rejected && c.groups);
   const rows = plannedRows(input);
   const dimension = rows <= DIMENSION_ROWS || (rows <= REFERENCE_TABLE_ROWS && !grouping);
-  const tenantKey = !forced && dimension && !colocates ? tenantKeyCandidate(input, candidates) : undefined;
+  const tenantKey = !forced && dimension && !colocates ? tenantKeyCandidate(input, candidates) ?? tenantRootCandidate(input, candidates) : undefined;
   if (tenantKey) best = tenantKey;
   if (!input.forcedColumn && !tenantKey && (!best || best.rejected || (dimension && !colocates))) {
     reasons.push(!best || best.rejected
@@ -496,7 +508,9 @@ export function planProfile(input: PlanInput, avoid: ReadonlySet<string> = new S
   if (chosen === declaredKey && candidates.find((c) => !c.rejected) !== chosen) {
     reasons.push(`its declared keys carry ${chosen.colocateWith}'s distribution column: the table belongs in that group, whatever its size today`);
   }
-  if ((chosen === declaredKey || chosen === tenantKey) && dimension) {
+  if (chosen === tenantKey && chosen.colocateWith === null) {
+    reasons.push(`the tenant table at the root of a multi-tenant schema (small today): distributed by ${chosen.column}, so the tables that belong to a tenant can be colocated with it`);
+  } else if ((chosen === declaredKey || chosen === tenantKey) && dimension) {
     reasons.push(`small today (about ${Math.round(rows).toLocaleString('en-US')} rows), but it shares its key with ${chosen.colocateWith}: distributed and colocated, not a reference table`);
   }
   if (input.expectedRows) reasons.push(`planned for ${input.expectedRows.toLocaleString('en-US')} expected rows (--expected-rows)`);

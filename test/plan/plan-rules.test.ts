@@ -144,6 +144,17 @@ describe('tables that will grow', () => {
     assert.equal(p.colocateWith, 'public.tenants');
   });
 
+  it('the small tenant table at the root of a multi-tenant schema is distributed by its id; a dimension is not', () => {
+    const rows = Array.from({ length: 500 }, (_, i) => ({ account_id: String(i + 1), name: `account ${i + 1}` }));
+    const types = { account_id: { typeName: 'int8' }, name: { typeName: 'text' } };
+    const p = planProfile(inputOf('public.accounts', rows, 500, types));
+    assert.equal(p.kind, 'distributed', p.reasons.join(' | '));
+    assert.equal(p.distributionColumn, 'account_id');
+    assert.ok(p.reasons.some((r) => /root of a multi-tenant schema/.test(r)));
+    const stores = rows.map((r) => ({ store_id: r.account_id, name: r.name }));
+    assert.equal(planProfile(inputOf('public.stores', stores, 500, { store_id: { typeName: 'int8' }, name: { typeName: 'text' } })).kind, 'reference');
+  });
+
   it('a small table with no key shared with a group stays a reference table', () => {
     const p = planProfile(inputOf('items', small(900), 900, SMALL_TYPES));
     assert.equal(p.kind, 'reference');
