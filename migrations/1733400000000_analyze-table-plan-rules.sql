@@ -9,7 +9,9 @@
 --   range count when the names agree (a child may hold a few of its parent's keys);
 -- - tables that will grow: a column that colocates with a group and that a primary/unique key of
 --   the table carries decides the distribution whatever the score or size, and a small table with
---   a column colocated with a group is distributed and colocated, not a reference table;
+--   a column colocated with a group is distributed and colocated, not a reference table; the
+--   small tenant table at the root of a multi-tenant schema (tenants, accounts...) is distributed
+--   by its id;
 -- - tenants above the isolation threshold are isolated inside a colocation group too, and the
 --   reasons of a colocated table no longer quote a fresh placement's balance the group will not get.
 -- As the earlier patches do, the installed definition (pinned search_path included) is patched
@@ -98,7 +100,7 @@ $e$],
         IF d_est < shards * 4 THEN
             score := score - 25;$e$],
         [$e$'colocateWith', colo, 'isolate', to_jsonb(iso), 'groups', groups);$e$,
-         $e$'colocateWith', colo, 'isolate', to_jsonb(iso), 'groups', groups, 'keyed', keyed);$e$],
+         $e$'colocateWith', colo, 'isolate', to_jsonb(iso), 'groups', groups, 'keyed', keyed, 'unique', st.f1 = n);$e$],
         [$e$    SELECT c INTO best FROM jsonb_array_elements(cands) c WHERE NOT c ? 'rejected' ORDER BY (c->>'score')::float8 DESC LIMIT 1;
     IF best IS NULL OR ((est_rows <= 10000 OR (est_rows <= 100000 AND NOT any_groups)) AND best->>'colocateWith' IS NULL) THEN$e$,
          $e$    -- Declared keys that carry a group's distribution column decide first; then the best score;
@@ -111,8 +113,21 @@ $e$],
         SELECT c INTO alt FROM jsonb_array_elements(cands) c WHERE NOT c ? 'rejected' AND c->>'colocateWith' IS NOT NULL ORDER BY (c->>'score')::float8 DESC LIMIT 1;
         IF alt IS NOT NULL THEN best := alt; END IF;
     END IF;
-    IF best IS NULL OR ((plan_rows <= 10000 OR (plan_rows <= 100000 AND NOT any_groups)) AND best->>'colocateWith' IS NULL) THEN$e$],
-        [$e$jsonb_agg(c - 'groups' - 'isolate' - 'colocateWith' ORDER BY$e$, $e$jsonb_agg(c - 'groups' - 'isolate' - 'colocateWith' - 'keyed' ORDER BY$e$],
+    -- The tenant table at the root of a multi-tenant schema, keyed by its own id, is not a
+    -- dimension: the tables of its tenants will be colocated with it.
+    IF best IS NOT NULL AND best->>'colocateWith' IS NULL AND (plan_rows <= 10000 OR (plan_rows <= 100000 AND NOT any_groups)) THEN
+        SELECT c || '{"root": true}' INTO alt FROM jsonb_array_elements(cands) c, pg_class r
+         WHERE r.oid = source AND NOT c ? 'rejected' AND (c->>'unique')::boolean
+           AND regexp_replace(regexp_replace(lower(r.relname), 'ies$', 'y'), 's$', '') ~ '^(tenant|account|organization|organisation|org|company|workspace|customer)$'
+           AND c->>'column' IN (regexp_replace(regexp_replace(lower(r.relname), 'ies$', 'y'), 's$', '') || '_id', 'id')
+         LIMIT 1;
+        IF alt IS NOT NULL THEN
+            best := alt || jsonb_build_object('reasons', (alt->'reasons') || jsonb_build_array(
+                'the tenant table at the root of a multi-tenant schema (small today): distributed by its id, so the tables of its tenants can be colocated with it'));
+        END IF;
+    END IF;
+    IF best IS NULL OR NOT coalesce((best->>'root')::boolean, false) AND ((plan_rows <= 10000 OR (plan_rows <= 100000 AND NOT any_groups)) AND best->>'colocateWith' IS NULL) THEN$e$],
+        [$e$jsonb_agg(c - 'groups' - 'isolate' - 'colocateWith' ORDER BY$e$, $e$jsonb_agg(c - 'groups' - 'isolate' - 'colocateWith' - 'keyed' - 'unique' ORDER BY$e$],
         [$e$    RETURN result || jsonb_build_object('version', 1,$e$,
          $e$    RETURN result || jsonb_strip_nulls(jsonb_build_object('expectedRows', expected_rows)) || jsonb_build_object('version', 1,$e$]
     ] $patches$;

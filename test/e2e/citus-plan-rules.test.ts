@@ -265,5 +265,15 @@ describe('Citus suite: planner rules for colocation groups', { skip }, () => {
     await sql('ANALYZE stage_orders');
     const orders = await analyze('stage_orders', ', expected_rows => 50000000');
     assert.notEqual(orders.colocateWith, 'public.invoices', JSON.stringify(orders));
+    // The tenant table at the root of a multi-tenant schema is distributed by its id; a dimension is not.
+    await sql('CREATE TABLE organizations (organization_id bigint PRIMARY KEY, name text)');
+    await sql("INSERT INTO organizations SELECT g, 'org ' || g FROM generate_series(1, 500) g");
+    await sql('CREATE TABLE stage_regions (region_id bigint PRIMARY KEY, name text)');
+    await sql("INSERT INTO stage_regions SELECT g, 'region ' || g FROM generate_series(1, 500) g");
+    await sql('ANALYZE organizations; ANALYZE stage_regions');
+    const root = await analyze('organizations');
+    assert.equal(root.kind, 'distributed', JSON.stringify(root.reasons));
+    assert.equal(root.distributionColumn, 'organization_id');
+    assert.equal((await analyze('stage_regions')).kind, 'reference');
   });
 });
