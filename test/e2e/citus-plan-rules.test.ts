@@ -121,7 +121,9 @@ describe('Citus suite: planner rules for colocation groups', { skip }, () => {
     assert.equal(r.status, 0, r.stderr);
     const perNode = [...(await rowsPerNode('orders', 'o_custkey')).values()];
     const actual = Math.max(...perNode) / (perNode.reduce((a, b) => a + b, 0) / perNode.length);
-    assert.ok(Math.abs(actual - quoted) < 0.1, `quoted ${quoted}x, the cluster has ${actual.toFixed(2)}x`);
+    // The group alternates 8 shards over 2 nodes: the node with the top customer's shard has
+    // about 1.15x; a fresh placement the cluster does not get would have claimed about 1.06x.
+    assert.ok(Math.abs(actual - quoted) < 0.04, `quoted ${quoted}x, the cluster has ${actual.toFixed(3)}x`);
   });
 
   it('a load into an existing distributed table with a whale advises isolation with SQL; --isolate-tenants does it', async () => {
