@@ -109,6 +109,15 @@ describe('Citus suite: planner rules for colocation groups', { skip }, () => {
     await sql('CREATE TABLE customers (c_custkey bigint PRIMARY KEY, c_name text)');
     await sql("SELECT create_distributed_table('customers', 'c_custkey', shard_count => 8)");
     await sql("INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 3000) g");
+    // A group placed unevenly (6 shards on one node, 2 on the other), as groups get over time: the
+    // tool does not move these shards, so its prediction must be for this placement.
+    const placed = (await sql(`SELECT s.shardid, n.nodename, n.nodeport FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid)
+                                 JOIN pg_dist_node n USING (groupid) WHERE s.logicalrelid = 'customers'::regclass ORDER BY n.nodeport, s.shardid`)).rows;
+    const [first, second] = [...new Set(placed.map((r) => r.nodeport as number))];
+    const to = placed.find((r) => r.nodeport === first)!;
+    for (const r of placed.filter((x) => x.nodeport === second).slice(0, 2)) {
+      await sql("SELECT citus_move_shard_placement($1, $2, $3, $4, $5, 'block_writes')", [r.shardid, r.nodename, r.nodeport, to.nodename, to.nodeport]);
+    }
     const rand = lcg(5);
     const lines = ['o_orderkey,o_custkey,o_total'];
     for (let i = 1; i <= 30_000; i++) lines.push(`${i * 4},${rand() < 0.15 ? 42 : 1 + Math.floor(rand() * 3000)},${(rand() * 900).toFixed(2)}`);
@@ -121,8 +130,9 @@ describe('Citus suite: planner rules for colocation groups', { skip }, () => {
     assert.equal(r.status, 0, r.stderr);
     const perNode = [...(await rowsPerNode('orders', 'o_custkey')).values()];
     const actual = Math.max(...perNode) / (perNode.reduce((a, b) => a + b, 0) / perNode.length);
-    // The group alternates 8 shards over 2 nodes: the node with the top customer's shard has
-    // about 1.15x; a fresh placement the cluster does not get would have claimed about 1.06x.
+    // A fresh placement the cluster does not get would have claimed about 1.06x; this one is
+    // 1.28x or more, whichever node holds the top customer's shard.
+    assert.ok(actual > 1.2, `the uneven group gives ${actual.toFixed(3)}x`);
     assert.ok(Math.abs(actual - quoted) < 0.04, `quoted ${quoted}x, the cluster has ${actual.toFixed(3)}x`);
   });
 
