@@ -132,6 +132,15 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
         sql: `SELECT alter_distributed_table(${quoteLiteral(a.table_name)}, distribution_column => ${quoteLiteral(a.col)});` });
     }
   }
+  // Tenant isolation a load advised (profile-step.ts stores it with the profile), while the
+  // tenant is still not alone in a shard.
+  const isolation = !citus ? { rows: [] as { detail: string; sql: string }[] } : await db.query<{ detail: string; sql: string }>(
+    `SELECT a->>'detail' AS detail, a->>'sql' AS sql
+       FROM adaptive_load.current_profiles p CROSS JOIN jsonb_array_elements(coalesce(p.profile->'advice', '[]')) a
+      WHERE NOT p.applied AND to_regclass(p.table_name) IS NOT NULL AND ($1::text IS NULL OR to_regclass(p.table_name) = to_regclass($1))
+        AND NOT coalesce((SELECT shardminvalue = shardmaxvalue FROM pg_dist_shard
+                           WHERE shardid = get_shard_id_for_distribution_column(to_regclass(p.table_name), a->>'tenant')), true)`, [table ?? null]);
+  for (const a of isolation.rows) recommendations.push({ kind: 'isolate-tenant', detail: a.detail, sql: a.sql });
   return {
     generatedAt: new Date().toISOString(),
     tables: result,
