@@ -4,6 +4,7 @@ import { monitorOnce, type MonitorResult } from '../monitor/monitor.js';
 import { startDaemon } from '../monitor/daemon.js';
 import { rebalance } from '../rebalance/rebalance.js';
 import { tuneWorkers } from '../rebalance/worker-settings.js';
+import { tuneTenantTracking } from '../rebalance/tenant-tracking.js';
 import { DEFAULT_SCHEDULE } from '../rebalance/policy.js';
 import { InvalidConfigurationError } from '../errors.js';
 import { connectionInput, fail, withCoordinator, type CommonFlags } from './handlers.js';
@@ -128,7 +129,7 @@ export async function runTune(flags: TuneFlags): Promise<void> {
     const conn = resolveConnectionConfig(connectionInput(flags));
     const changes = await withCoordinator(flags, async (db) => {
       await migrate(db);
-      return tuneWorkers(db, conn, flags.apply ?? false);
+      return [...await tuneWorkers(db, conn, flags.apply ?? false), ...await tuneTenantTracking(db, conn, flags.apply ?? false)];
     });
     if (flags.json) process.stdout.write(`${JSON.stringify({ applied: flags.apply ?? false, changes })}\n`);
     else {

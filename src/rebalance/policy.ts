@@ -57,3 +57,13 @@ export const TARGET_UTILIZATION = 0.6;
 export const REBALANCER_THRESHOLD = 0.1;
 export const REBALANCER_MINIMUM_THRESHOLD = 0.01;
 export const REBALANCER_IMPROVEMENT_THRESHOLD = 0.5;
+
+/**
+ * Finding a hot shard's tenants without Citus's tenant statistics: a TABLESAMPLE SYSTEM of the
+ * shard on its worker reads about this many rows, and gives up after this many milliseconds (a
+ * busy worker must not stall the monitor).
+ */
+export const SHARD_SAMPLE_ROWS = 20000;
+export const SHARD_SAMPLE_TIMEOUT_MS = 5000;
+/** Tenants the sample or the statistics report per shard (enough for a load-weighted split point). */
+export const SHARD_TENANTS_LISTED = 200;
