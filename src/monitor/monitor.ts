@@ -75,7 +75,9 @@ const busiestOverMean = (loads: number[]) => (loads.length ? Math.max(...loads) 
  * 2. Write the window (counters, actual load, metrics, predictions, model, advice) in one
  *    transaction (store/window-store.ts): the rebalance strategy, reading the predictions
  *    concurrently, sees the previous window or this one, never a half-written one.
- * 3. With `rebalance`, act: isolate tenants whose shard would overload any node, and move shards
+ * 3. With `rebalance`, act: isolate the dominant tenant of a shard that would overload any node (or
+ *    split a shard of many tenants; rebalance/hot-shards.ts), turn tenant statistics on for the
+ *    next window where they are off, check the last such action against this window, and move shards
  *    when the predicted imbalance passes the threshold. After the commit, because the rebalancer
  *    reads the new predictions and Citus moves shards outside any transaction block; each action
  *    is recorded once done.
@@ -157,7 +159,8 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
     for (const c of changes) actions.push({ kind: 'setting', detail: `${c.name} on ${c.node}: ${c.from} -> ${c.to} (${c.reason})` });
   }
   // A shard hotter than a whole node stays hot wherever it goes: isolate its dominant tenant, or split it.
-  actions.push(...await actOnHotShards(db, hotPlans, { nodes, outlook, windowId, imbalanceBefore: busiestOverMean(nodeActual) }));
+  actions.push(...await actOnHotShards(db, hotPlans, { nodes, outlook, windowId, imbalanceBefore: busiestOverMean(nodeActual),
+    capacity: new Map(nodes.map((n) => [n, live.get(n)?.capacity ?? 1])) }));
   if (rebalancing) {
     const result = await rebalance(db, { dryRun: false });
     for (const m of result.moves) {

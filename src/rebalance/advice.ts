@@ -94,16 +94,6 @@ export function overloadingShards(shards: readonly ShardOutlook[], nodeCount: nu
   return shards.filter((s) => s.predictedShare > even);
 }
 
-/** Tenants the monitor isolates by itself (with --rebalance): the hottest one where it is most of its shard. */
-export function tenantsToIsolate(overloading: readonly ShardOutlook[], facts: ReadonlyMap<string, ShardFacts>):
-  { shard: ShardOutlook; tenant: string; share: number }[] {
-  return overloading.flatMap((s) => {
-    const f = facts.get(s.shardId);
-    const top = f?.hottestTenant;
-    return f && !f.singleTenant && top && top.share >= TENANT_ISOLATION_MIN_SHARE ? [{ shard: s, tenant: top.tenant, share: top.share }] : [];
-  });
-}
-
 /** Hotspots and advice of one window. */
 export function assess(input: AdviceInput): Assessment {
   const { nodes, shards, live } = input;
@@ -154,8 +144,8 @@ function shardAdvice(overloading: readonly ShardOutlook[], facts: ReadonlyMap<st
         advice.push({
           kind: 'isolate-tenant',
           table: s.table,
-          detail: `${head} Isolate tenant ${top.tenant} (${pct(top.share)} of the shard${f?.tenants ? `'s ${f.tenants.source === 'citus_stat_tenants' ? 'queries' : 'rows'}, found by ${f.tenants.source}` : ''}) `
-            + 'into its own shard with every table of its group, move it to the least loaded node, or give its node more capacity.',
+          detail: `${head} Isolate tenant ${top.tenant} into its own shard (${pct(top.share)} of the shard${f?.tenants ? `'s ${f.tenants.source === 'citus_stat_tenants' ? 'queries' : 'rows'}, found by ${f.tenants.source}` : ''}) `
+            + 'with every table of its group and move it to the least loaded node, or give its node more capacity.',
           sql: `SELECT isolate_tenant_to_new_shard(${quoteLiteral(s.table)}, ${quoteLiteral(top.tenant)}, 'CASCADE', shard_transfer_mode => 'block_writes')`,
         });
       } else if (split) {

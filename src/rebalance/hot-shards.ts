@@ -64,6 +64,8 @@ export interface HotShardContext {
   readonly windowId: number;
   /** Busiest over mean node load measured in this window (the check in the next window compares). */
   readonly imbalanceBefore: number;
+  /** Each node's capacity (1 = a standard node; advice.ts): the least loaded node is least loaded for its capacity. */
+  readonly capacity?: ReadonlyMap<string, number>;
 }
 
 const busiestOverMean = (loads: number[]) => Math.max(...loads) / (loads.reduce((a, b) => a + b, 0) / loads.length || 1);
@@ -75,7 +77,10 @@ export async function actOnHotShards(db: pg.ClientBase, plans: readonly HotShard
   const load = new Map(ctx.nodes.map((n) => [n, ctx.outlook.reduce((a, s) => a + (s.node === n ? s.predictedShare : 0), 0)]));
   const done = new Set<string>();
   const actions: { kind: string; detail: string }[] = [];
-  const leastLoaded = (prefer: string | undefined) => [...load.entries()].sort((a, b) => a[1] - b[1] || (a[0] === prefer ? 1 : 0) - (b[0] === prefer ? 1 : 0))[0]![0];
+  const perCapacity = (node: string, l: number) => l / (ctx.capacity?.get(node) ?? 1);
+  // Ties go to a node other than `avoid` (the source): Citus left the new shard there, moving it is the point.
+  const leastLoaded = (avoid: string) => [...load.entries()]
+    .sort((a, b) => perCapacity(a[0], a[1]) - perCapacity(b[0], b[1]) || (a[0] === avoid ? 1 : 0) - (b[0] === avoid ? 1 : 0))[0]![0];
   for (const plan of plans) {
     const t = plan.tenants;
     if (done.has(plan.shard.shardId)) continue;
