@@ -86,17 +86,23 @@ SELECT count(*), sum(length(payload)) FROM events WHERE tenant_id = :t;
   return Number(m[1]);
 }
 
-/** Cumulative calls and execution ms of statements on the group's shard tables, per worker. */
-async function statementTotals(workers: LocalNode[]): Promise<{ calls: number; ms: number }[]> {
+interface Totals { calls: number; ms: number; whaleMs: number }
+
+/**
+ * Cumulative calls and execution ms of statements on the group's shard tables, per worker, and
+ * the ms of those on `whaleShard`'s table (each shard table has statements of its own).
+ */
+async function statementTotals(workers: LocalNode[], whaleShard = '0'): Promise<Totals[]> {
   return Promise.all(workers.map((w) => withClient(w.url, async (c) => {
-    const r = await c.query<{ calls: string; ms: number }>(
-      `SELECT coalesce(sum(calls), 0)::text AS calls, coalesce(sum(total_exec_time), 0)::float8 AS ms
-         FROM pg_stat_statements WHERE query ~ '(events|tenants)_[0-9]+' AND query !~* 'pg_stat_statements|TABLESAMPLE|worker_|citus_'`);
-    return { calls: Number(r.rows[0]!.calls), ms: r.rows[0]!.ms };
+    const r = await c.query<{ calls: string; ms: number; whale: number }>(
+      `SELECT coalesce(sum(calls), 0)::text AS calls, coalesce(sum(total_exec_time), 0)::float8 AS ms,
+              coalesce(sum(total_exec_time) FILTER (WHERE query ~ ('events_' || $1 || '([^0-9]|$)')), 0)::float8 AS whale
+         FROM pg_stat_statements WHERE query ~ '(events|tenants)_[0-9]+' AND query !~* 'pg_stat_statements|TABLESAMPLE|worker_|citus_'`, [whaleShard]);
+    return { calls: Number(r.rows[0]!.calls), ms: r.rows[0]!.ms, whaleMs: r.rows[0]!.whale };
   })));
 }
 
-const delta = (a: { calls: number; ms: number }[], b: { calls: number; ms: number }[]) => b.map((x, i) => ({ calls: x.calls - a[i]!.calls, ms: x.ms - a[i]!.ms }));
+const delta = (a: Totals[], b: Totals[]) => b.map((x, i) => ({ calls: x.calls - a[i]!.calls, ms: x.ms - a[i]!.ms, whaleMs: x.whaleMs - a[i]!.whaleMs }));
 const shares = (xs: number[]) => { const t = xs.reduce((a, b) => a + b, 0) || 1; return xs.map((x) => x / t); };
 const busiestOverMean = (xs: number[]) => Math.max(...xs) / (xs.reduce((a, b) => a + b, 0) / xs.length || 1);
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -171,9 +177,10 @@ async function main(): Promise<void> {
     showMonitor('the monitor --once --rebalance cycle', cycle);
     for (const a of cycle.actions) console.log(`  action ${a.kind}: ${a.detail}`);
 
-    const s2 = await statementTotals(cluster.workers);
+    const whaleShard = (await db.query<{ s: string }>("SELECT get_shard_id_for_distribution_column('events', $1::text)::text AS s", [String(WHALE)])).rows[0]!.s;
+    const s2 = await statementTotals(cluster.workers, whaleShard);
     const tpsAfter = workload(url, dir);
-    const s3 = await statementTotals(cluster.workers);
+    const s3 = await statementTotals(cluster.workers, whaleShard);
     const next = await monitorOnce(db, conn);
     console.log('');
     showShares('after the cycle', cluster.workers, delta(s2, s3), tpsAfter);
@@ -184,12 +191,13 @@ async function main(): Promise<void> {
     const whale = (await db.query<{ shard: string; alone: boolean; node: string }>(
       `SELECT s.shardid::text AS shard, s.shardminvalue = s.shardmaxvalue AS alone, n.nodename || ':' || n.nodeport AS node
          FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)
-        WHERE s.shardid = get_shard_id_for_distribution_column('events', $1)`, [String(WHALE)])).rows[0]!;
+        WHERE s.shardid = get_shard_id_for_distribution_column('events', $1::text)`, [String(WHALE)])).rows[0]!;
     const otherHot = next.hotspots.filter((h) => h.kind === 'shard' && h.id !== whale.shard
       && next.shards.find((s) => s.shardId === h.id)?.node === whale.node);
     const after = delta(s2, s3);
     const timeShares = shares(after.map((x) => x.ms));
-    const whaleTime = next.shards.find((s) => s.shardId === whale.shard)?.actualShare ?? 0;
+    // The whale's part of all execution time, from the statements on its own shard table.
+    const whaleTime = after.reduce((a, x) => a + x.whaleMs, 0) / (after.reduce((a, x) => a + x.ms, 0) || 1);
     const fair = 1 / cluster.workers.length;
     const wape = (next as { wape?: number | null }).wape ?? wapeOf(next.nodes);
     console.log('');
