@@ -6,7 +6,7 @@
  * hitters and the shard sample each find the tenant alone; a hot shard of many equal tenants is
  * split, not isolated; tune --apply turns tenant statistics on with an exact undo.
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { spawnSync } from 'node:child_process';
@@ -80,6 +80,10 @@ describe('Citus suite: hot tenants without tenant statistics', { skip }, () => {
     assert.equal((await sql("SELECT current_setting('citus.stat_tenants_track') AS v")).rows[0].v, 'none');
   });
   after(async () => cluster?.stop());
+  // Each test starts without the tables of the others (a failed test leaves its own behind).
+  beforeEach(async () => {
+    if (cluster) await sql('DROP TABLE IF EXISTS events, tenants, orders, visits, flat, shop, hot CASCADE');
+  });
 
   it('one monitor --once --rebalance cycle isolates the whale with its group, moves it, lowers busiest/mean in calls, and records a working undo', async () => {
     await sql('CREATE TABLE tenants (tenant_id bigint PRIMARY KEY, name text)');
