@@ -5,11 +5,14 @@ import { fitWeights, mape, predictShares, shares, type ModelWeights, type ShardF
 import { rebalance } from '../rebalance/rebalance.js';
 import { priorShares } from '../workload/prior.js';
 import { observeNodes, type NodeObservation } from '../workload/node-observation.js';
-import { assess, gatherShardFacts, overloadingShards, tenantsToIsolate, type Advice, type Hotspot, type ShardOutlook } from '../rebalance/advice.js';
+import { assess, gatherShardFacts, overloadingShards, type Advice, type Hotspot, type ShardOutlook } from '../rebalance/advice.js';
+import { actOnHotShards, planHotShards } from '../rebalance/hot-shards.js';
+import { checkActionOutcomes } from '../rebalance/action-check.js';
+import { enableTenantTracking } from '../rebalance/tenant-tracking.js';
+import type { TenantSource } from '../rebalance/hot-tenant.js';
 import { DEFAULT_REBALANCE_THRESHOLD, HISTORY_WINDOWS } from '../rebalance/policy.js';
 import { readRecentShardLoad } from '../store/history-store.js';
 import { recordWindow } from '../store/window-store.js';
-import { recordAction } from '../store/action-store.js';
 import { requireCitus } from '../catalog/catalog.js';
 import { InvalidConfigurationError } from '../errors.js';
 
@@ -55,6 +58,8 @@ export interface MonitorOptions {
   rebalance?: boolean;
   /** Default policy.ts DEFAULT_REBALANCE_THRESHOLD. */
   threshold?: number;
+  /** Where to look for a hot shard's tenants, in order (hot-tenant.ts); default all. */
+  tenantSources?: TenantSource[];
 }
 
 const busiestOverMean = (loads: number[]) => (loads.length ? Math.max(...loads) / (loads.reduce((a, b) => a + b, 0) / loads.length || 1) : 1);
@@ -69,7 +74,9 @@ const busiestOverMean = (loads: number[]) => (loads.length ? Math.max(...loads) 
  * 2. Write the window (counters, actual load, metrics, predictions, model, advice) in one
  *    transaction (store/window-store.ts): the rebalance strategy, reading the predictions
  *    concurrently, sees the previous window or this one, never a half-written one.
- * 3. With `rebalance`, act: isolate tenants whose shard would overload any node, and move shards
+ * 3. With `rebalance`, act: isolate the dominant tenant of a shard that would overload any node (or
+ *    split a shard of many tenants; rebalance/hot-shards.ts), turn tenant statistics on for the
+ *    next window where they are off, check the last such action against this window, and move shards
  *    when the predicted imbalance passes the threshold. After the commit, because the rebalancer
  *    reads the new predictions and Citus moves shards outside any transaction block; each action
  *    is recorded once done.
@@ -116,12 +123,13 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
 
   // What the monitor will do itself is decided before the window is stored, so its advice leaves
   // out what it acts on (the action is recorded instead).
-  const facts = await gatherShardFacts(db, overloadingShards(outlook, nodes.length));
-  const toIsolate = options.rebalance ? tenantsToIsolate(overloadingShards(outlook, nodes.length), facts) : [];
+  const overloading = overloadingShards(outlook, nodes.length);
+  const facts = await gatherShardFacts(db, overloading, conn, options.tenantSources ? { sources: options.tenantSources } : {});
+  const hotPlans = options.rebalance ? planHotShards(overloading, facts) : [];
   const nodeNext = nodes.map((n) => outlook.reduce((a, s) => a + (s.node === n ? s.predictedShare : 0), 0));
   const predictedImbalance = busiestOverMean(nodeNext);
-  const rebalancing = options.rebalance === true && (predictedImbalance > (options.threshold ?? DEFAULT_REBALANCE_THRESHOLD) || toIsolate.length > 0);
-  const { hotspots, advice } = assess({ nodes, shards: outlook, live, facts, acting: { isolating: new Set(toIsolate.map((t) => t.shard.shardId)), rebalancing } });
+  const rebalancing = options.rebalance === true && (predictedImbalance > (options.threshold ?? DEFAULT_REBALANCE_THRESHOLD) || hotPlans.length > 0);
+  const { hotspots, advice } = assess({ nodes, shards: outlook, live, facts, acting: { isolating: new Set(hotPlans.map((p) => p.shard.shardId)), rebalancing } });
 
   const windowId = await recordWindow(db, {
     from: snapshot.from,
@@ -141,16 +149,17 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
     advice,
   });
 
-  const actions: { kind: string; detail: string }[] = [];
-  const even = 1 / Math.max(1, nodes.length);
-  // A shard hotter than a whole node stays hot wherever it goes: first split its hottest tenant off.
-  for (const { shard: s, tenant, share } of toIsolate) {
-    await db.query("SELECT isolate_tenant_to_new_shard($1::regclass, $2::text, 'CASCADE', shard_transfer_mode => 'block_writes')", [s.table, tenant]);
-    // Citus cannot merge shards back, so there is no undo.
-    await recordAction(db, { kind: 'isolate', detail: { table: s.table, tenant, shardId: s.shardId, windowId }, outcome: 'done', undoSql: null });
-    actions.push({ kind: 'isolate', detail: `isolated tenant ${tenant} of ${s.table} (${(share * 100).toFixed(0)}% of the queries of shard ${s.shardId}, `
-      + `predicted at ${(s.predictedShare * 100).toFixed(0)}% of all load, more than a node's fair ${(even * 100).toFixed(0)}%)` });
+  // Did the last isolation or split lower the imbalance? Measured in this window, recorded as a check.
+  const actions: { kind: string; detail: string }[] = active ? await checkActionOutcomes(db, windowId, busiestOverMean(nodeActual)) : [];
+  if (options.rebalance && overloading.length > 0 && !overloading.every((s) => facts.get(s.shardId)?.trackingOn)) {
+    // Query counts per tenant in the next window beat rows as evidence: turn Citus's tenant statistics on (recorded, with undo).
+    const changes = await enableTenantTracking(db, conn, true, `shard${overloading.length > 1 ? 's' : ''} ${overloading.map((s) => s.shardId).join(', ')} `
+      + 'predicted hotter than a node\'s fair share: count queries per tenant');
+    for (const c of changes) actions.push({ kind: 'setting', detail: `${c.name} on ${c.node}: ${c.from} -> ${c.to} (${c.reason})` });
   }
+  // A shard hotter than a whole node stays hot wherever it goes: isolate its dominant tenant, or split it.
+  actions.push(...await actOnHotShards(db, hotPlans, { nodes, outlook, windowId, imbalanceBefore: busiestOverMean(nodeActual),
+    capacity: new Map(nodes.map((n) => [n, live.get(n)?.capacity ?? 1])) }));
   if (rebalancing) {
     // rebalance() records each move that really happened (placements before and after) with its undo.
     const result = await rebalance(db, { dryRun: false, origin: { startedBy: 'monitor', windowId } });
