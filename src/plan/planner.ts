@@ -155,12 +155,15 @@ function layoutFor(input: PlanInput, column: ColumnStats, shardCount: number, op
     }
   }
   const count = (r: { min: number; max: number }) => (hashes ? hashes.filter((x) => x.hash >= r.min && x.hash <= r.max).length : 0);
-  if (hashes && options.split) {
+  // With fewer sampled hashes than shards, "twice the mean" is one or two sampled rows: noise.
+  if (hashes && options.split && hashes.length >= ranges.length) {
     // Split shards still predicted far above the mean, at the median sampled hash inside them.
     const mean = hashes.length / ranges.length;
     ranges = ranges.flatMap((r) => {
       if (r.tenant !== undefined || count(r) < SPLIT_FACTOR * mean || r.min === r.max) return [r];
       const inside = hashes.filter((x) => x.hash >= r.min && x.hash <= r.max).map((x) => x.hash).sort((a, b) => a - b);
+      // A median needs two different hashes: one value (or one sampled row) cannot be split.
+      if (inside.length < 2 || inside[0] === inside[inside.length - 1]) return [r];
       const point = inside[Math.floor(inside.length / 2) - 1]!;
       if (point < r.min || point >= r.max) return [r];
       splitPoints.push(point);

@@ -149,8 +149,9 @@ describe('Citus suite: whole schemas', { skip }, () => {
     const dir = join(root, 'issue');
     const gen = multiTenantSchema(dir, { companies: 8, campaignsPerCompany: 3, adsPerCampaign: 4, clicks: 2000, impressions: 2000 }, 11);
     await create('issue', gen);
-    // The first load made the 8-row tenant table a reference table (today's per-table planner
-    // did so on its own; the saved profile pins that outcome, so this test keeps testing the fix).
+    // The first load made the 8-row tenant table a reference table. The per-table planner did so
+    // on its own when the issue was filed; since the tenant-root rule it distributes the table by
+    // id, so the saved profile pins the issue's outcome and this test keeps testing the fix.
     const planned = await cli(['plan', join(dir, 'companies.csv'), '-t', 'issue.companies']);
     assert.equal(planned.status, 0, planned.stderr);
     const profileFile = join(root, 'companies-profile.json');
