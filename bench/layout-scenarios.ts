@@ -15,6 +15,7 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { mulberry32 } from '../src/plan/random.js';
 
 export interface ScenarioTable {
   readonly name: string;
@@ -36,15 +37,6 @@ export interface Scenario {
   readonly queries: readonly { name: string; tenantScoped: boolean; script: string }[];
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function writeCsv(path: string, header: string, rows: number, line: (i: number) => string): Promise<string> {
   const out = createWriteStream(path);

@@ -5,6 +5,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { mulberry32 } from '../src/plan/random.js';
 
 export const ORDERS_DDL = `CREATE TABLE orders (
   order_id    bigint NOT NULL,
@@ -17,15 +18,6 @@ export const ORDERS_DDL = `CREATE TABLE orders (
 
 export const ORDERS_HEADER = 'order_id,customer_id,amount,status,created_at,note';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Cumulative Zipf weights over n customers with exponent s. */
 function zipfCdf(n: number, s: number): Float64Array {

@@ -4,6 +4,7 @@ import type { Queryable } from '../connect/queryable.js';
 import { quoteLiteral } from '../connect/sql.js';
 import { toDatabaseError } from '../errors.js';
 import { recordAction } from '../store/action-store.js';
+import type { SettingChange } from './worker-settings.js';
 
 /**
  * Turning on Citus's tenant statistics (citus.stat_tenants_track = 'all') so the next window has
@@ -17,16 +18,8 @@ import { recordAction } from '../store/action-store.js';
 
 export const SETTING = 'citus.stat_tenants_track';
 
-export interface TrackingChange {
-  readonly node: string;
-  readonly name: string;
-  readonly from: string;
-  readonly to: string;
-  /** Where the current value comes from, as tune reports it for every setting. */
-  readonly origin: string;
-  readonly reason: string;
-  readonly undo: string;
-}
+/** A planned or made change of the setting: the shape tune gives every setting change. */
+export type TrackingChange = SettingChange;
 
 interface Current { readonly setting: string; readonly source: string; readonly sourcefile: string | null }
 
