@@ -1,14 +1,19 @@
 import type pg from 'pg';
 import { parseNodeLabel, type ConnectionConfig } from '../connect/config.js';
 import { takeLoadSnapshot } from '../workload/load-snapshot.js';
-import { fitWeights, mape, predictShares, shares, type ModelWeights, type ShardFeatures, type TrainingRow } from '../workload/load-model.js';
+import { fitWeights, mape, maxShareError, predictShares, shares, wape, type ModelWeights, type ShardFeatures, type TrainingRow } from '../workload/load-model.js';
+import { ewmaSeries } from '../workload/smoothing.js';
+import { recentShares } from '../workload/load-history.js';
+import { inheritPredictions, type ShardRange } from '../workload/lineage.js';
 import { rebalance } from '../rebalance/rebalance.js';
 import { quoteLiteral } from '../connect/sql.js';
 import { priorShares } from '../workload/prior.js';
 import { observeNodes, type NodeObservation } from '../workload/node-observation.js';
 import { assess, gatherShardFacts, overloadingShards, tenantsToIsolate, type Advice, type Hotspot, type ShardOutlook } from '../rebalance/advice.js';
-import { DEFAULT_REBALANCE_THRESHOLD } from '../rebalance/policy.js';
-import { recordWindow } from '../store/window-store.js';
+import {
+  DEFAULT_REBALANCE_THRESHOLD, MAPE_MIN_ACTUAL_SHARE, MIN_WINDOW_CALLS, MIN_WINDOW_LOAD_MS, MODEL_HISTORY_WINDOWS, SHARE_SMOOTHING,
+} from '../rebalance/policy.js';
+import { recordWindow, replacePredictionsAfterChange } from '../store/window-store.js';
 import { recordAction } from '../store/action-store.js';
 import { requireCitus } from '../catalog/catalog.js';
 import { InvalidConfigurationError } from '../errors.js';
@@ -19,7 +24,8 @@ export interface NodeComparison {
   readonly node: string;
   /** Shares of the load attributed to shards (what moving shards changes). */
   readonly predictedShare: number | null;
-  readonly actualShare: number;
+  /** Null when the window is incomplete (a node did not answer): no actual shares for it. */
+  readonly actualShare: number | null;
   /** Live metrics of the window; absent when the node could not be read. */
   readonly live?: NodeObservation;
 }
@@ -29,7 +35,7 @@ export interface ShardComparison {
   readonly table: string;
   readonly node: string;
   readonly predictedShare: number | null;
-  readonly actualShare: number;
+  readonly actualShare: number | null;
   readonly nextPredictedShare: number;
 }
 
@@ -38,11 +44,27 @@ export interface MonitorResult {
   readonly window: { from: string; to: string };
   readonly nodes: NodeComparison[];
   readonly shards: ShardComparison[];
-  /** MAPE of the per-node prediction made at the previous window (null on the first window). */
+  /**
+   * The headline error of the per-node prediction made at the previous window: WAPE, sum of
+   * |predicted - actual| node shares over the sum of actual shares, every node scored (idle ones
+   * included); null without a prediction or without a window that carries signal.
+   */
+  readonly wape: number | null;
+  /** Largest absolute error of a node's predicted share (0.04 = 4 points). */
+  readonly maxShareError: number | null;
+  /** MAPE of the same prediction, over nodes whose actual share is not tiny (policy.ts). */
   readonly mape: number | null;
+  /** Per-shard MAPE, over shards whose actual share is not tiny. */
   readonly shardMape: number | null;
-  /** Busiest over mean node load: actual in this window, and predicted for the next. */
-  readonly imbalance: { actual: number; predicted: number };
+  /** False when a node could not be read: nothing stored as actual load, nothing learned, nothing moved. */
+  readonly complete: boolean;
+  /**
+   * The load the window carried and whether it passes the floor (policy.ts MIN_WINDOW_*): below
+   * it, the window is noise, nothing is learned and nothing moves; the prediction stays.
+   */
+  readonly signal: { totalMs: number; calls: number; enough: boolean };
+  /** Busiest over mean node load: actual in this window (null when incomplete), and predicted for the next. */
+  readonly imbalance: { actual: number | null; predicted: number };
   readonly hotspots: Hotspot[];
   readonly model: ModelWeights;
   readonly actions: { kind: string; detail: string }[];
@@ -58,21 +80,27 @@ export interface MonitorOptions {
 }
 
 const busiestOverMean = (loads: number[]) => (loads.length ? Math.max(...loads) / (loads.reduce((a, b) => a + b, 0) / loads.length || 1) : 1);
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
 
 /**
  * One feedback cycle, in three steps:
  *
  * 1. Read (no transaction open): actual load per shard and node since the last snapshot from the
- *    workers, the stored prediction and history, the catalog facts advice needs; compare with
- *    the prediction made then, refit the model on all recorded windows, predict the next window,
- *    and decide hotspots, advice and what to do (advice.ts).
+ *    workers, the stored prediction and recent history, the catalog facts advice needs; score the
+ *    prediction made then, refit the model, predict the next window, and decide hotspots, advice
+ *    and what to do (advice.ts). The window teaches and moves something only when it has signal:
+ *    every node answered (complete) and its load passes the floor (policy.ts); otherwise the
+ *    prediction stays as it was and nothing moves.
  * 2. Write the window (counters, actual load, metrics, predictions, model, advice) in one
  *    transaction (store/window-store.ts): the rebalance strategy, reading the predictions
- *    concurrently, sees the previous window or this one, never a half-written one.
- * 3. With `rebalance`, act: isolate tenants whose shard would overload any node, and move shards
- *    when the predicted imbalance passes the threshold. After the commit, because the rebalancer
- *    reads the new predictions and Citus moves shards outside any transaction block; each action
- *    is recorded once done.
+ *    concurrently, sees the previous window or this one, never a half-written one. An
+ *    incomplete window keeps every node's counters, so the next complete window measures all
+ *    nodes over the same span.
+ * 3. With `rebalance`, act: isolate tenants whose shard would overload any node, carry the split
+ *    shard's prediction over to its pieces (lineage.ts) before anything else reads it, then
+ *    rebalance by the same plan a dry run shows (rebalance.ts). After the commit, because the
+ *    rebalancer reads the new predictions and Citus moves shards outside any transaction block;
+ *    each action is recorded once done.
  */
 export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options: MonitorOptions = {}): Promise<MonitorResult> {
   if (options.threshold !== undefined && !(options.threshold >= 1 && Number.isFinite(options.threshold))) {
@@ -88,55 +116,72 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
   const live = observed.observations;
 
   const shardList = snapshot.shards;
+  const complete = snapshot.unreachable.length === 0;
+  const totalMs = sum(shardList.map((s) => s.totalMs));
+  const calls = sum(shardList.map((s) => s.calls));
+  const signal = complete && totalMs >= MIN_WINDOW_LOAD_MS && calls >= MIN_WINDOW_CALLS;
   const actual = shares(shardList.map((s) => s.totalMs));
   const priorShare = shares(shardList.map((s) => prior.get(s.shardId)?.share ?? 0));
-  const active = shardList.some((s) => s.totalMs > 0);
 
   const nodes = [...new Set(shardList.map((s) => s.node))].sort();
   const nodeActual = nodes.map((n) => shardList.reduce((a, s, i) => a + (s.node === n ? actual[i]! : 0), 0));
-  const havePrediction = previous.size > 0 && active;
+  const scored = previous.size > 0 && signal;
   const nodePredicted = nodes.map((n) => shardList.reduce((a, s) => a + (s.node === n ? previous.get(s.shardId) ?? 0 : 0), 0));
-  const nodeMape = havePrediction ? mape(nodes.map((_, i) => ({ predicted: nodePredicted[i]!, actual: nodeActual[i]! }))) ?? null : null;
-  const shardMape = havePrediction ? mape(shardList.map((s, i) => ({ predicted: previous.get(s.shardId) ?? 0, actual: actual[i]! }))) ?? null : null;
+  const nodePairs = nodes.map((_, i) => ({ predicted: nodePredicted[i]!, actual: nodeActual[i]! }));
+  const nodeWape = scored ? wape(nodePairs) ?? null : null;
+  const nodeMaxError = scored ? maxShareError(nodePairs) ?? null : null;
+  const nodeMape = scored ? mape(nodePairs, MAPE_MIN_ACTUAL_SHARE) ?? null : null;
+  const shardMape = scored ? mape(shardList.map((s, i) => ({ predicted: previous.get(s.shardId) ?? 0, actual: actual[i]! })), MAPE_MIN_ACTUAL_SHARE) ?? null : null;
 
-  // Refit on every recorded pair of consecutive active windows (this one last, as it will be
-  // stored), then predict the next window.
-  const history = await loadHistory(db);
-  if (active) history.push(new Map(shardList.map((s, i) => [s.shardId, actual[i]!])));
-  const lastActual = history.length >= 2 ? history[history.length - 2]! : undefined;
-  const features: ShardFeatures[] = shardList.map((s, i) => ({
-    shardId: s.shardId,
-    priorShare: priorShare[i]!,
-    previousShare: lastActual?.get(s.shardId) ?? priorShare[i]!,
-    currentShare: active ? actual[i]! : previous.get(s.shardId) ?? priorShare[i]!,
-  }));
-  const weights = fitWeights(trainingRows(history, shardList.map((s) => s.shardId), new Map(shardList.map((s, i) => [s.shardId, priorShare[i]!]))));
-  const next = predictShares(features, weights);
+  // The model learns from recent windows with signal (this one last, as it will be stored).
+  const history = (await recentShares(db, MODEL_HISTORY_WINDOWS)).map((w) => w.shares);
+  if (signal) history.push(new Map(shardList.map((s, i) => [s.shardId, actual[i]!])));
+  const smoothed = ewmaSeries(history, SHARE_SMOOTHING);
+  const priorById = new Map(shardList.map((s, i) => [s.shardId, priorShare[i]!]));
+  const weights = fitWeights(trainingRows(history, smoothed, priorById));
+  let next: Map<string, number>;
+  if (signal) {
+    const latest = smoothed[smoothed.length - 1]!;
+    const features: ShardFeatures[] = shardList.map((s, i) => ({
+      shardId: s.shardId, priorShare: priorShare[i]!, smoothedShare: latest.get(s.shardId) ?? actual[i]!, currentShare: actual[i]!,
+    }));
+    next = predictShares(features, weights);
+  } else {
+    // Noise or a partial picture teaches nothing: the prediction stays (the prior for shards without one).
+    const kept = shardList.map((s, i) => previous.get(s.shardId) ?? (previous.size ? 0 : priorShare[i]!));
+    const k = shares(kept);
+    next = new Map(shardList.map((s, i) => [s.shardId, k[i]!]));
+  }
   const outlook: ShardOutlook[] = shardList.map((s) => ({ shardId: s.shardId, table: s.table, node: s.node, predictedShare: next.get(s.shardId) ?? 0 }));
 
   // What the monitor will do itself is decided before the window is stored, so its advice leaves
-  // out what it acts on (the action is recorded instead).
+  // out what it acts on (the action is recorded instead). Only a window with signal acts.
+  const acting = options.rebalance === true && signal;
   const facts = await gatherShardFacts(db, overloadingShards(outlook, nodes.length));
-  const toIsolate = options.rebalance ? tenantsToIsolate(overloadingShards(outlook, nodes.length), facts) : [];
+  const toIsolate = acting ? tenantsToIsolate(overloadingShards(outlook, nodes.length), facts) : [];
   const nodeNext = nodes.map((n) => outlook.reduce((a, s) => a + (s.node === n ? s.predictedShare : 0), 0));
   const predictedImbalance = busiestOverMean(nodeNext);
-  const rebalancing = options.rebalance === true && (predictedImbalance > (options.threshold ?? DEFAULT_REBALANCE_THRESHOLD) || toIsolate.length > 0);
+  const rebalancing = acting && (predictedImbalance > (options.threshold ?? DEFAULT_REBALANCE_THRESHOLD) || toIsolate.length > 0);
   const { hotspots, advice } = assess({ nodes, shards: outlook, live, facts, acting: { isolating: new Set(toIsolate.map((t) => t.shard.shardId)), rebalancing } });
 
   const windowId = await recordWindow(db, {
     from: snapshot.from,
     to: snapshot.to,
     mape: nodeMape,
-    nodes: nodes.map((n, i) => ({ node: n, predictedShare: havePrediction ? nodePredicted[i]! : null, actualShare: nodeActual[i]! })),
+    wape: nodeWape,
+    maxShareError: nodeMaxError,
+    complete,
+    nodes: complete ? nodes.map((n, i) => ({ node: n, predictedShare: previous.size > 0 ? nodePredicted[i]! : null, actualShare: nodeActual[i]! })) : [],
     unreachable: snapshot.unreachable.map((u) => u.node),
-    statCounters: snapshot.statCounters,
-    shardLoad: active ? shardList : [],
-    predictionHistory: active && havePrediction
-      ? shardList.map((s, i) => ({ shardId: s.shardId, predictedShare: previous.get(s.shardId) ?? 0, actualShare: actual[i]! })) : [],
+    // An incomplete window moves no node's counters on: the next complete one spans the same time on every node.
+    statCounters: complete ? snapshot.statCounters : [],
+    shardLoad: signal ? shardList : [],
+    predictionHistory: scored ? shardList.map((s, i) => ({ shardId: s.shardId, predictedShare: previous.get(s.shardId) ?? 0, actualShare: actual[i]! })) : [],
     predictions: outlook,
     model: { weights, mape: nodeMape },
     nodeMetrics: observed.nodeMetrics,
-    nodeObserved: observed.nodeObserved,
+    // Capacity is learned only from a window every node answered, with enough load to mean something.
+    nodeObserved: complete && totalMs + sum([...snapshot.backgroundMs.values()]) >= MIN_WINDOW_LOAD_MS ? observed.nodeObserved : [],
     nodeCounters: observed.nodeCounters,
     advice,
   });
@@ -144,35 +189,54 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
   const actions: { kind: string; detail: string }[] = [];
   const even = 1 / Math.max(1, nodes.length);
   // A shard hotter than a whole node stays hot wherever it goes: first split its hottest tenant off.
-  for (const { shard: s, tenant, share } of toIsolate) {
-    await db.query("SELECT isolate_tenant_to_new_shard($1::regclass, $2::text, 'CASCADE', shard_transfer_mode => 'block_writes')", [s.table, tenant]);
-    // Citus cannot merge shards back, so there is no undo.
-    await recordAction(db, { kind: 'isolate', detail: { table: s.table, tenant, shardId: s.shardId, windowId }, outcome: 'done', undoSql: null });
-    actions.push({ kind: 'isolate', detail: `isolated tenant ${tenant} of ${s.table} (${(share * 100).toFixed(0)}% of the queries of shard ${s.shardId}, `
-      + `predicted at ${(s.predictedShare * 100).toFixed(0)}% of all load, more than a node's fair ${(even * 100).toFixed(0)}%)` });
+  if (toIsolate.length > 0) {
+    const before = await hashShardRanges(db);
+    const isolated: { hash: number; share: number }[] = [];
+    for (const { shard: s, tenant, share } of toIsolate) {
+      const r = await db.query<{ id: string }>(
+        "SELECT isolate_tenant_to_new_shard($1::regclass, $2::text, 'CASCADE', shard_transfer_mode => 'block_writes')::text AS id", [s.table, tenant]);
+      const hash = await db.query<{ h: string }>('SELECT shardminvalue AS h FROM pg_dist_shard WHERE shardid = $1', [r.rows[0]!.id]);
+      isolated.push({ hash: Number(hash.rows[0]!.h), share });
+      // Citus cannot merge shards back, so there is no undo.
+      await recordAction(db, { kind: 'isolate', detail: { table: s.table, tenant, shardId: s.shardId, windowId }, outcome: 'done', undoSql: null });
+      actions.push({ kind: 'isolate', detail: `isolated tenant ${tenant} of ${s.table} (${(share * 100).toFixed(0)}% of the queries of shard ${s.shardId}, `
+        + `predicted at ${(s.predictedShare * 100).toFixed(0)}% of all load, more than a node's fair ${(even * 100).toFixed(0)}%)` });
+    }
+    // The pieces carry their parent's prediction before the rebalance below reads it.
+    const after = await hashShardRanges(db);
+    const inherited = inheritPredictions(before, after, next, isolated);
+    await replacePredictionsAfterChange(db, windowId, after.map((s) => ({ shardId: s.shardId, table: s.table, predictedShare: inherited.get(s.shardId) ?? 0 })));
   }
   if (rebalancing) {
     const result = await rebalance(db, { dryRun: false });
     for (const m of result.moves) {
-      const detail = `moved shard ${m.shardId} of ${m.table} from ${m.from} to ${m.to} (predicted busiest/mean ${predictedImbalance.toFixed(2)})`;
+      const detail = `moved shard ${m.shardId} of ${m.table} from ${m.from} to ${m.to} (predicted busiest/mean ${predictedImbalance.toFixed(2)}; ${m.reason ?? ''})`;
       actions.push({ kind: 'move', detail });
       const to = parseNodeLabel(m.to);
       const from = parseNodeLabel(m.from);
       await recordAction(db, { kind: 'move', detail: { ...m, windowId }, outcome: 'done',
         undoSql: `SELECT citus_move_shard_placement(${Number(m.shardId)}, ${quoteLiteral(to.host)}, ${to.port}, ${quoteLiteral(from.host)}, ${from.port}, 'block_writes')` });
     }
-    if (result.moves.length === 0) actions.push({ kind: 'none', detail: 'the rebalancer found no move that improves the predicted balance' });
+    if (result.moves.length === 0) {
+      actions.push({ kind: 'none', detail: result.held ?? (result.skipped?.length
+        ? `no planned move is worth its copy (${result.skipped.length} planned; first: ${result.skipped[0]!.reason})`
+        : 'the rebalancer found no move that improves the predicted balance') });
+    }
   }
   return {
     windowId,
     window: { from: snapshot.from.toISOString(), to: snapshot.to.toISOString() },
-    nodes: nodes.map((n, i) => ({ node: n, predictedShare: havePrediction ? nodePredicted[i]! : null, actualShare: nodeActual[i]!,
+    nodes: nodes.map((n, i) => ({ node: n, predictedShare: previous.size > 0 ? nodePredicted[i]! : null, actualShare: complete ? nodeActual[i]! : null,
       ...(live.has(n) ? { live: live.get(n)! } : {}) })),
-    shards: shardList.map((s, i) => ({ shardId: s.shardId, table: s.table, node: s.node, predictedShare: havePrediction ? previous.get(s.shardId) ?? 0 : null,
-      actualShare: actual[i]!, nextPredictedShare: next.get(s.shardId) ?? 0 })),
+    shards: shardList.map((s, i) => ({ shardId: s.shardId, table: s.table, node: s.node, predictedShare: previous.size > 0 ? previous.get(s.shardId) ?? 0 : null,
+      actualShare: complete ? actual[i]! : null, nextPredictedShare: next.get(s.shardId) ?? 0 })),
+    wape: nodeWape,
+    maxShareError: nodeMaxError,
     mape: nodeMape,
     shardMape,
-    imbalance: { actual: busiestOverMean(nodeActual), predicted: predictedImbalance },
+    complete,
+    signal: { totalMs, calls, enough: signal },
+    imbalance: { actual: complete ? busiestOverMean(nodeActual) : null, predicted: predictedImbalance },
     hotspots,
     model: weights,
     actions,
@@ -181,31 +245,27 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
   };
 }
 
-/** Actual shares per shard for every recorded window with activity, oldest first. */
-async function loadHistory(db: pg.Client): Promise<Map<string, number>[]> {
-  const r = await db.query<{ window_id: string; shard_id: string; total_ms: number }>(
-    // Qualified: a bare `ORDER BY window_id` would sort the text output column (10 before 9).
-    'SELECT l.window_id::text AS window_id, l.shard_id::text AS shard_id, l.total_ms FROM adaptive_load.shard_load l ORDER BY l.window_id');
-  const byWindow = new Map<string, { shard: string; ms: number }[]>();
-  for (const row of r.rows) byWindow.set(row.window_id, [...(byWindow.get(row.window_id) ?? []), { shard: row.shard_id, ms: row.total_ms }]);
-  return [...byWindow.values()].map((rows) => {
-    const s = shares(rows.map((x) => x.ms));
-    return new Map(rows.map((x, i) => [x.shard, s[i]!]));
-  });
+/** Hash ranges of every hash-distributed shard (to tell the pieces of a split from their parent). */
+async function hashShardRanges(db: pg.Client): Promise<ShardRange[]> {
+  const r = await db.query<{ shardid: string; tbl: string; min: string; max: string }>(
+    `SELECT s.shardid::text, s.logicalrelid::regclass::text AS tbl, s.shardminvalue AS min, s.shardmaxvalue AS max
+       FROM pg_dist_shard s JOIN pg_dist_partition p USING (logicalrelid) WHERE p.partmethod = 'h'`);
+  return r.rows.map((x) => ({ shardId: x.shardid, table: x.tbl, min: Number(x.min), max: Number(x.max) }));
 }
 
-function trainingRows(history: Map<string, number>[], shardIds: string[], priorShare: Map<string, number>): TrainingRow[] {
+/**
+ * (features, next share) pairs over consecutive recorded windows: the features of window k (its
+ * prior, its smoothed share through k, its share in k) against its share in window k + 1.
+ */
+function trainingRows(history: readonly Map<string, number>[], smoothed: readonly Map<string, number>[], priorShare: ReadonlyMap<string, number>): TrainingRow[] {
   const rows: TrainingRow[] = [];
-  for (let k = 1; k + 1 < history.length + 1 && k < history.length; k++) {
-    const prev = k >= 2 ? history[k - 2] : undefined;
-    const cur = history[k - 1]!;
-    const next = history[k]!;
-    for (const id of shardIds) {
-      if (!cur.has(id) || !next.has(id)) continue;
-      rows.push({
-        features: { shardId: id, priorShare: priorShare.get(id) ?? 0, previousShare: prev?.get(id) ?? priorShare.get(id) ?? 0, currentShare: cur.get(id)! },
-        nextShare: next.get(id)!,
-      });
+  for (let k = 0; k + 1 < history.length; k++) {
+    const cur = history[k]!;
+    const next = history[k + 1]!;
+    for (const [id, share] of cur) {
+      const target = next.get(id);
+      if (target === undefined || !priorShare.has(id)) continue;
+      rows.push({ features: { shardId: id, priorShare: priorShare.get(id)!, smoothedShare: smoothed[k]!.get(id) ?? share, currentShare: share }, nextShare: target });
     }
   }
   return rows;

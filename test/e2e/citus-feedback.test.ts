@@ -67,7 +67,7 @@ describe('Citus suite: predicted load, rebalancing, daemon', { skip }, () => {
     const first = await monitor();
     const hotShard = (await sql("SELECT get_shard_id_for_distribution_column('events', 1)::text AS s")).rows[0].s as string;
     const hot = first.shards.find((s) => s.shardId === hotShard)!;
-    assert.ok(hot.actualShare > 0.35, `hot shard took ${hot.actualShare} of the load`);
+    assert.ok(hot.actualShare! > 0.35, `hot shard took ${hot.actualShare} of the load`);
     assert.ok(hot.nextPredictedShare > 0.3, `hot shard predicted at ${hot.nextPredictedShare}`);
     assert.ok(first.hotspots.some((h) => h.kind === 'shard' && h.id === hotShard));
     // Half of all queries on one shard of two nodes: more than a node's fair share, so advice says so.
@@ -103,8 +103,8 @@ describe('Citus suite: predicted load, rebalancing, daemon', { skip }, () => {
     assert.ok(recorded.rows[0].n > 0);
     await workload(3000);
     const afterActing = await monitor();
-    assert.ok(afterActing.imbalance.actual < acted.imbalance.actual, `imbalance ${acted.imbalance.actual} -> ${afterActing.imbalance.actual}`);
-    assert.ok(afterActing.imbalance.actual <= 1.3, `busiest/mean after acting ${afterActing.imbalance.actual}`);
+    assert.ok(afterActing.imbalance.actual! < acted.imbalance.actual!, `imbalance ${acted.imbalance.actual} -> ${afterActing.imbalance.actual}`);
+    assert.ok(afterActing.imbalance.actual! <= 1.3, `busiest/mean after acting ${afterActing.imbalance.actual}`);
     const windows = await sql('SELECT count(*)::int AS n FROM adaptive_load.windows WHERE mape IS NOT NULL');
     assert.ok(windows.rows[0].n >= 2);
   });
