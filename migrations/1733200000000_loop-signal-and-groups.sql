@@ -1,6 +1,8 @@
 -- Up Migration
 -- The feedback loop acts on whole colocation groups and honest numbers (issue 15, issue 11 item 5).
 SET LOCAL citus.enable_ddl_propagation TO off;
+-- The shard cost reads Citus's catalog, absent on plain PostgreSQL (where the tool keeps its history too).
+SET LOCAL check_function_bodies TO off;
 
 -- Per window: WAPE of the per-node prediction (sum |predicted - actual| / sum actual, every node
 -- scored), the largest absolute node share error, and whether every node answered (an incomplete
@@ -17,7 +19,7 @@ COMMENT ON COLUMN adaptive_load.windows.complete IS 'False when a node could not
 -- shard group (every table of the colocation group, the same hash range), as Citus's own
 -- citus_shard_cost_by_disk_size sums the group's sizes.
 CREATE OR REPLACE FUNCTION adaptive_load.shard_cost(shard_id bigint) RETURNS real
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     -- A small floor keeps shards with no history movable and counted.
     SELECT (coalesce((
         SELECT sum(p.predicted_share)
@@ -58,7 +60,7 @@ SELECT w.window_id, w.from_at, w.to_at, h.shard_id, l.table_name, l.node,
   JOIN adaptive_load.windows w USING (window_id)
   LEFT JOIN adaptive_load.shard_load l USING (window_id, shard_id);
 CREATE OR REPLACE FUNCTION adaptive_load.shard_cost(shard_id bigint) RETURNS real
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT (coalesce((SELECT predicted_share FROM adaptive_load.shard_predictions p WHERE p.shard_id = $1), 0) + 0.0001)::real
 $$;
 ALTER TABLE adaptive_load.windows DROP COLUMN complete, DROP COLUMN max_share_error, DROP COLUMN wape;

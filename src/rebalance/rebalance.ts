@@ -86,10 +86,12 @@ async function unansweredNodes(db: Queryable): Promise<string[]> {
  */
 async function clusterLoad(db: Queryable): Promise<ClusterLoad> {
   const shards = (await db.query<{ shard: string; grp: string; node: string; share: number; bytes: string }>(
-    `SELECT s.shardid::text AS shard,
+    // Sizes once for all shards (citus_shards asks every worker), not once per shard.
+    `WITH sizes AS MATERIALIZED (SELECT shardid, sum(shard_size) AS bytes FROM citus_shards GROUP BY shardid)
+     SELECT s.shardid::text AS shard,
             CASE WHEN p.colocationid = 0 THEN 's' || s.shardid ELSE p.colocationid || '/' || s.shardminvalue END AS grp,
             n.nodename || ':' || n.nodeport AS node, coalesce(pr.predicted_share, 0) AS share,
-            coalesce((SELECT sum(c.shard_size) FROM citus_shards c WHERE c.shardid = s.shardid), 0)::text AS bytes
+            coalesce((SELECT z.bytes FROM sizes z WHERE z.shardid = s.shardid), 0)::text AS bytes
        FROM pg_dist_shard s JOIN pg_dist_partition p USING (logicalrelid)
        JOIN pg_dist_placement pl USING (shardid) JOIN pg_dist_node n USING (groupid)
        LEFT JOIN adaptive_load.shard_predictions pr ON pr.shard_id = s.shardid

@@ -76,12 +76,12 @@ describe('Citus suite: the feedback loop acts only on signal, per colocation gro
       // A DBA's psql session: a handful of statements, all on one tenant's shard (one node).
       for (let i = 0; i < 5; i++) await sql('SELECT count(*), sum(length(note)) FROM quiet WHERE tenant_id = 7');
       const r = await monitor(['--rebalance']);
-      assert.equal(r.complete, true);
-      assert.ok(r.signal.calls > 0, 'the stray statements were seen');
-      assert.equal(r.signal.enough, false, JSON.stringify(r.signal));
       assert.deepEqual(r.actions.filter((a) => a.kind === 'move' || a.kind === 'isolate'), [], JSON.stringify(r.actions));
       const stored = await sql('SELECT count(*)::int AS n FROM adaptive_load.shard_load WHERE window_id = $1', [r.windowId]);
       assert.equal(stored.rows[0].n, 0, 'noise is not history the model learns from');
+      assert.equal(r.complete, true);
+      assert.ok(r.signal.calls > 0, 'the stray statements were seen');
+      assert.equal(r.signal.enough, false, JSON.stringify(r.signal));
     }
     assert.deepEqual((await dryRun()).moves, []);
     const tune = await runCli(['tune', '--coordinator', url, '--json']);
@@ -103,20 +103,25 @@ describe('Citus suite: the feedback loop acts only on signal, per colocation gro
     const [a, b] = workers();
     await monitor();
     const scores: (number | null)[] = [];
+    const results: MonitorResult[] = [];
     for (let w = 1; w <= 7; w++) {
       await skewed('steady', byNode.get(a!)!, byNode.get(b!)!, 1500, 0.7);
       const r = await monitor();
-      assert.equal(r.signal.enough, true, JSON.stringify(r.signal));
-      if (r.wape !== null) {
-        // WAPE as defined: every node, idle or not; it is what the window stored.
-        const computed = r.nodes.reduce((s, n) => s + Math.abs(n.predictedShare! - n.actualShare!), 0) / r.nodes.reduce((s, n) => s + n.actualShare!, 0);
-        assert.ok(Math.abs(computed - r.wape) < 1e-9, `${computed} vs ${r.wape}`);
-        const stored = await sql('SELECT wape, max_share_error FROM adaptive_load.windows WHERE window_id = $1', [r.windowId]);
-        assert.ok(Math.abs(stored.rows[0].wape - r.wape) < 1e-12 && Math.abs(stored.rows[0].max_share_error - r.maxShareError!) < 1e-12);
-      }
-      scores.push(r.wape);
+      // WAPE as defined: every node, idle or not, from the shares the monitor reports.
+      const computed = r.nodes.every((n) => n.predictedShare !== null)
+        ? r.nodes.reduce((s, n) => s + Math.abs(n.predictedShare! - n.actualShare!), 0) / r.nodes.reduce((s, n) => s + n.actualShare!, 0) : null;
+      scores.push(computed);
+      results.push(r);
     }
     assert.ok(scores.slice(2).every((x) => x !== null && x < 0.1), `node WAPE per window: ${scores.map((x) => x?.toFixed(3)).join(', ')}`);
+    for (const r of results.slice(1)) {
+      assert.equal(r.signal.enough, true, JSON.stringify(r.signal));
+      // It is the WAPE the monitor reports and the window stores.
+      const i = results.indexOf(r);
+      assert.ok(r.wape !== null && Math.abs(scores[i]! - r.wape) < 1e-9, `${scores[i]} vs ${r.wape}`);
+      const stored = await sql('SELECT wape, max_share_error FROM adaptive_load.windows WHERE window_id = $1', [r.windowId]);
+      assert.ok(Math.abs(stored.rows[0].wape - r.wape) < 1e-12 && Math.abs(stored.rows[0].max_share_error - r.maxShareError!) < 1e-12);
+    }
     const view = await sql('SELECT DISTINCT window_wape FROM adaptive_load.predictions_vs_actuals WHERE window_id = (SELECT max(window_id) FROM adaptive_load.windows)');
     assert.ok(Math.abs(view.rows[0].window_wape - scores[6]!) < 1e-12, 'the view shows the window\'s WAPE');
   });
@@ -132,18 +137,19 @@ describe('Citus suite: the feedback loop acts only on signal, per colocation gro
     const [a, b] = workers();
     await monitor();
     // 85% of the queries on the first worker's tenants (spread over all its shards), none on customers.
+    const loaded: MonitorResult[] = [];
     for (let i = 0; i < 2; i++) {
       await skewed('orders', byNode.get(a!)!, byNode.get(b!)!, 2000, 0.85);
-      const r = await monitor();
-      assert.equal(r.signal.enough, true, JSON.stringify(r.signal));
+      loaded.push(await monitor());
     }
+    const viaOrders = await dryRun(['--table', 'orders']);
+    assert.ok(viaOrders.moves.length > 0, `the plan should move shard groups off ${a}: ${JSON.stringify(viaOrders)}`);
+    assert.ok(loaded.every((r) => r.signal.enough), JSON.stringify(loaded.map((r) => r.signal)));
+    assert.ok(viaOrders.moves.every((m) => m.from === a && m.to === b), JSON.stringify(viaOrders.moves));
     const custCost = await sql(`SELECT adaptive_load.shard_cost(get_shard_id_for_distribution_column('customers', $1::bigint)) AS c,
                                        adaptive_load.shard_cost(get_shard_id_for_distribution_column('orders', $1::bigint)) AS o`, [byNode.get(a!)![0]]);
     assert.ok(custCost.rows[0].c > 0.02, `a customers shard costs its whole shard group's load: ${JSON.stringify(custCost.rows[0])}`);
     assert.ok(Math.abs(custCost.rows[0].c - custCost.rows[0].o) < 1e-6, 'the same cost whichever table represents the group');
-    const viaOrders = await dryRun(['--table', 'orders']);
-    assert.ok(viaOrders.moves.length > 0, `the plan should move shard groups off ${a}: ${JSON.stringify(viaOrders)}`);
-    assert.ok(viaOrders.moves.every((m) => m.from === a && m.to === b), JSON.stringify(viaOrders.moves));
     const viaCustomers = await dryRun(['--table', 'customers']);
     assert.deepEqual(viaCustomers.moves.map((m) => m.shardId), viaOrders.moves.map((m) => m.shardId), 'either table of the group plans the same moves');
     const whole = await dryRun();
@@ -185,14 +191,14 @@ describe('Citus suite: the feedback loop acts only on signal, per colocation gro
       await skewed('orders', byNode.get(a!)!, byNode.get(a!)!, 1000, 1);
       const text = await runCli(['monitor', '--once', '--rebalance', '--coordinator', url]);
       assert.equal(text.status, 0, text.stderr);
-      assert.match(text.stdout, /window incomplete: 127\.0\.0\.1:\d+ did not answer/);
       const w = (await sql('SELECT window_id::int AS id, complete, unreachable, nodes, wape FROM adaptive_load.windows ORDER BY window_id DESC LIMIT 1')).rows[0];
+      const rows = await sql('SELECT count(*)::int AS n FROM adaptive_load.shard_load WHERE window_id = $1', [w.id]);
+      assert.equal(rows.rows[0].n, 0, 'no zero-load rows for the stopped worker (nor partial rows for the other)');
+      assert.match(text.stdout, /window incomplete: 127\.0\.0\.1:\d+ did not answer/);
       assert.equal(w.complete, false);
       assert.deepEqual(w.unreachable, [b]);
       assert.deepEqual(w.nodes, [], 'no actual shares for an incomplete window');
       assert.equal(w.wape, null);
-      const rows = await sql('SELECT count(*)::int AS n FROM adaptive_load.shard_load WHERE window_id = $1', [w.id]);
-      assert.equal(rows.rows[0].n, 0, 'no zero-load rows for the stopped worker (nor partial rows for the other)');
       const scored = await sql('SELECT count(*)::int AS n FROM adaptive_load.prediction_history WHERE window_id = $1', [w.id]);
       assert.equal(scored.rows[0].n, 0);
       const predictionsAfter = (await sql('SELECT shard_id::text AS s, predicted_share AS p FROM adaptive_load.shard_predictions ORDER BY 1')).rows;
