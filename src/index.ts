@@ -10,11 +10,13 @@
  * This file is the only module outside src/cli allowed to import from every stage
  * (.dependency-cruiser.cjs); nothing inside src imports it.
  */
+import { readTable } from './catalog/catalog.js';
 import { resolveConnectionConfig, type ConnectionInput } from './connect/config.js';
 import { connectCoordinator, endWithoutWaiting } from './connect/coordinator.js';
 import { resolveCopyFormat, type CopyFormatInput } from './input/copy-format.js';
 import { inputSource } from './input/input-source.js';
-import { analyzeInput, planForInput, type InputAnalysis, type PlanResult } from './plan/analyze.js';
+import { analyzeInput, describeSample, planForInput, type InputAnalysis, type PlanResult } from './plan/analyze.js';
+import { sampleTable } from './plan/table-sampler.js';
 import type { SampleOptions } from './plan/file-sampler.js';
 import { migrate as migrateSchema } from './store/migrate.js';
 import type { RecoveryResult } from './load/distributed-commit.js';
@@ -30,10 +32,13 @@ import { InvalidConfigurationError } from './errors.js';
 
 export { load } from './pipeline/loader.js';
 export type { LoadOptions, LoadProgress, LoadSummary } from './pipeline/loader.js';
+export type { ChunkSummary } from './pipeline/loader.js';
 /** Load options as plain JSON (a request, a config), checked by the schema the CLI and SQL requests use. */
 export { toLoadOptions, validateLoadOptions, validateLocalLoadOptions } from './pipeline/options-schema.js';
 export type { LoadOptionValues, LocalLoadOptionValues } from './pipeline/options-schema.js';
 export { CommitOutcomeUnknownError } from './pipeline/loader.js';
+/** A load from a table: `load({ table, fromTable, then })`; `then` says what becomes of it. */
+export type { StagingThen } from './load/staging-fate.js';
 
 // --- shared option types ------------------------------------------------------------------
 
@@ -56,6 +61,19 @@ async function withCoordinator<T>(options: ConnectionOptions, fn: (db: Awaited<R
   } finally {
     await db.end().catch(() => {});
   }
+}
+
+// --- analyze a table: a TABLESAMPLE of it, bounded in time whatever its size ---------------
+
+/** Samples table `table` (plan/table-sampler.ts) and describes every column, as analyze() does a file's. */
+export async function analyzeTable(table: string, options: SampleOptions & ConnectionOptions = {}): Promise<InputAnalysis> {
+  return withCoordinator(options, async (db) => {
+    const t = await readTable(db, table);
+    const sample = await sampleTable(db, t, t.columns, {
+      ...(options.rows !== undefined ? { rows: options.rows } : {}), ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    });
+    return describeSample(sample, t.columns.map((c) => ({ name: c.name, type: c.displayType })));
+  });
 }
 
 // --- analyze: the input file alone, no database ------------------------------------------

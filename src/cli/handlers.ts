@@ -46,6 +46,10 @@ export interface LoadFlags extends CommonFlags {
   recheckLayout?: boolean;
   sampleRows?: number;
   seed?: number;
+  fromTable?: string;
+  then?: 'keep' | 'truncate' | 'drop';
+  commitEvery?: string;
+  resume?: boolean | string;
 }
 
 export function connectionInput(flags: CommonFlags): ConnectionInput {
@@ -74,12 +78,20 @@ export function loadOptionValues(flags: LoadFlags): LocalLoadOptionValues {
     recheckLayout: flags.recheckLayout, sampleRows: flags.sampleRows, seed: flags.seed, maxErrors: flags.maxErrors,
     connectionsPerNode: flags.connectionsPerNode, batchBytes: flags.batchSize, viaCoordinator: flags.viaCoordinator,
     maxRowBytes: flags.maxRowBytes, rejectsFile: flags.rejects, profileFile: flags.profile, saveProfile: flags.saveProfile,
+    fromTable: flags.fromTable, then: flags.then,
+    commitEvery: flags.commitEvery,
+    resume: typeof flags.resume === 'string' && /^\d+$/.test(flags.resume) ? Number(flags.resume) : flags.resume,
   });
 }
 
 /** Checks of the load's command line that need no database, so they fail before connecting (exit 2). */
-function checkLoadFlags(flags: LoadFlags): LocalLoadOptionValues {
+function checkLoadFlags(file: string | undefined, flags: LoadFlags): LocalLoadOptionValues {
   parseQualifiedName(flags.table);
+  if ((file === undefined) === (flags.fromTable === undefined)) {
+    throw new InvalidConfigurationError(file === undefined ? 'give an input file, or a table to load from with --from-table'
+      : `give an input file or --from-table, not both (got ${JSON.stringify(file)} and --from-table ${JSON.stringify(flags.fromTable)})`);
+  }
+  if (flags.fromTable !== undefined) parseQualifiedName(flags.fromTable, '--from-table');
   const values = loadOptionValues(flags);
   // Between two options, so not in the schema: its message says what to do about it.
   if (values.rejectsFile !== undefined && !(values.maxErrors !== undefined && values.maxErrors > 0)) {
@@ -89,15 +101,15 @@ function checkLoadFlags(flags: LoadFlags): LocalLoadOptionValues {
   return values;
 }
 
-export async function runLoad(file: string, flags: LoadFlags): Promise<void> {
+export async function runLoad(file: string | undefined, flags: LoadFlags): Promise<void> {
   const showProgress = !flags.quiet && process.stderr.isTTY === true;
   const progress: ProgressDisplay | undefined = showProgress ? new (await import('./progress.js')).ProgressDisplay() : undefined;
   try {
-    const values = checkLoadFlags(flags);
+    const values = checkLoadFlags(file, flags);
     const summary = await load({
       ...toLoadOptions(values),
       table: flags.table,
-      file,
+      ...(file !== undefined ? { file } : {}),
       connection: connectionInput(flags),
       onProgress: progress ? (p) => progress.update(p) : undefined,
       onNotice: flags.quiet || flags.json ? undefined : (m) => { progress?.clear(); process.stderr.write(`note: ${m}\n`); },
@@ -118,6 +130,8 @@ function jsonSummary(s: LoadSummary): Record<string, unknown> {
     ...(s.profile ? { profile: { kind: s.profile.kind, distributionColumn: s.profile.distributionColumn, shardCount: s.profile.shardCount,
       colocateWith: s.profile.colocateWith, isolate: s.profile.isolate, reasons: s.profile.reasons } } : {}),
     ...(s.unfinishedCommits ? { unfinishedCommits: s.unfinishedCommits } : {}),
+    ...(s.staging ? { staging: s.staging } : {}),
+    ...(s.chunks ? { chunks: s.chunks } : {}),
   };
 }
 
@@ -131,6 +145,11 @@ function textSummary(s: LoadSummary): string {
   ];
   for (const n of s.nodes) lines.push(`  ${n.node.padEnd(24)} ${String(n.rows).padStart(12)} rows ${formatBytes(n.bytes).padStart(10)}`);
   if (s.rejected) lines.push(`rejected: ${s.rejected} row(s)`);
+  if (s.staging) lines.push(`staging table: ${s.staging.outcome}`);
+  if (s.chunks) {
+    lines.push(`chunks: ${s.chunks.done} committed (${s.chunks.thisRun} by this run, ${s.chunks.rowsThisRun.toLocaleString('en-US')} rows), `
+      + `${s.chunks.left} left${s.chunks.resumedFrom ? `; resumed at chunk ${s.chunks.resumedFrom.chunk}, byte ${s.chunks.resumedFrom.offset}` : ''}`);
+  }
   if (s.serverResolvedRows) lines.push(`${s.serverResolvedRows} row(s) routed by PostgreSQL (values the client could not canonicalize)`);
   for (const u of s.unfinishedCommits ?? []) lines.push(`warning: COMMIT PREPARED did not finish on ${u.node} (${u.error}); run citus-adaptive-load recover`);
   return `${lines.join('\n')}\n`;

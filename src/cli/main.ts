@@ -6,7 +6,7 @@ import type { AnalyzeFlags, PlanFlags } from './plan-handlers.js';
 import type { DaemonFlags, MonitorFlags, RebalanceFlags, TuneFlags } from './monitor-handlers.js';
 import type { ReportFlags } from './report-handler.js';
 import { reportFailure } from './format-error.js';
-import { DEFAULT_REBALANCE_THRESHOLD, DEFAULT_SCHEDULE } from '../rebalance/policy.js';
+import { DEFAULT_REBALANCE_THRESHOLD, DEFAULT_RETAIN_DAYS, DEFAULT_SCHEDULE } from '../rebalance/policy.js';
 
 // Handlers load on demand: `--help` and every command pay only for what they use.
 const handlers = () => import('./handlers.js');
@@ -81,8 +81,8 @@ function sampleOptions(cmd: Command): Command {
 }
 
 connectionOptions(sampleOptions(formatOptions(program.command('load', { isDefault: true })
-  .description('load a file into a table (the default command)')
-  .argument('<file>', 'input file, - for stdin; .gz is decompressed')
+  .description('load a file (or a staging table, --from-table) into a table (the default command)')
+  .argument('[file]', 'input file, - for stdin; .gz is decompressed (none with --from-table)')
   .requiredOption('-t, --table <table>', 'target table (schema-qualified or on search_path)')))
   .option('--encoding <name>', 'input encoding, as PostgreSQL names it (default UTF8)')
   .option('--columns <list>', 'comma-separated table columns the fields hold, in order')
@@ -98,8 +98,12 @@ connectionOptions(sampleOptions(formatOptions(program.command('load', { isDefaul
   .option('--connections-per-node <n>', 'COPY connections per worker (default 4)', integer)
   .option('--batch-size <bytes>', 'bytes per COPY batch (default 1048576, less with very many shards)', integer)
   .option('--via-coordinator', "load through Citus's coordinator COPY instead of straight into the shards")
+  .option('--from-table <table>', 'load the rows of this table (a staging table, local or Citus) instead of a file')
+  .addOption(new Option('--then <action>', 'with --from-table: what becomes of it with the load\'s commit (default keep)').choices(['keep', 'truncate', 'drop']))
+  .option('--commit-every <n>', 'commit in chunks of n rows (500000) or bytes (256MB), each its own distributed transaction; resumable')
+  .option('--resume [job]', 'continue an interrupted --commit-every load after its last committed chunk (default: the newest of this table and file)')
   .option('-q, --quiet', 'no progress bar and no notices'))
-  .action(async (file: string, flags: LoadFlags) => (await handlers()).runLoad(file, flags));
+  .action(async (file: string | undefined, flags: LoadFlags) => (await handlers()).runLoad(file, flags));
 
 sampleOptions(formatOptions(program.command('analyze')
   .description('describe every column of a file from a sample (no database needed)')
@@ -124,7 +128,8 @@ connectionOptions(program.command('monitor')
   .description('compare predicted with actual load per node and shard since the last snapshot, update the model')
   .option('--once', 'one cycle (the only mode; the daemon runs it on a schedule)')
   .option('--rebalance', 'move shards when the predicted busiest/mean node load passes the threshold')
-  .option('--threshold <ratio>', `busiest/mean node load that triggers a rebalance (default ${DEFAULT_REBALANCE_THRESHOLD})`, ratio))
+  .option('--threshold <ratio>', `busiest/mean node load that triggers a rebalance (default ${DEFAULT_REBALANCE_THRESHOLD})`, ratio)
+  .option('--retain <duration>', `prune monitoring history older than this (e.g. 30d, 12h, off; default ${DEFAULT_RETAIN_DAYS}d)`))
   .action(async (flags: MonitorFlags) => (await monitorHandlers()).runMonitor(flags));
 
 connectionOptions(program.command('daemon')
@@ -134,7 +139,8 @@ connectionOptions(program.command('daemon')
   .option('--threshold <ratio>', `busiest/mean node load that triggers a rebalance (default ${DEFAULT_REBALANCE_THRESHOLD})`, ratio)
   .option('--allow-dir <dir>', 'directory whose files SQL requests may load (repeatable; default none: file requests are refused)', collect)
   .option('--request-timeout <seconds>', 'time limit of one SQL request (default 21600)', number)
-  .option('--tick-timeout <seconds>', 'time limit of one monitor tick (default: the schedule interval, at most 600)', number))
+  .option('--tick-timeout <seconds>', 'time limit of one monitor tick (default: the schedule interval, at most 600)', number)
+  .option('--retain <duration>', `prune monitoring history older than this after each tick (e.g. 30d, 12h, off; default ${DEFAULT_RETAIN_DAYS}d)`))
   .action(async (flags: DaemonFlags) => (await monitorHandlers()).runDaemon(flags));
 
 connectionOptions(program.command('rebalance')
@@ -145,7 +151,8 @@ connectionOptions(program.command('rebalance')
 
 connectionOptions(program.command('tune')
   .description('size worker settings (max_parallel_workers_per_gather, work_mem) from node capacity and predicted load')
-  .option('--apply', 'ALTER SYSTEM and reload on the workers (each change recorded with its undo)'))
+  .option('--apply', 'ALTER SYSTEM and reload on the workers (each change recorded with its undo); changes nothing when a worker does not answer')
+  .option('--skip-unreachable', 'with --apply: change the workers that answer, each recorded separately'))
   .action(async (flags: TuneFlags) => (await monitorHandlers()).runTune(flags));
 
 program.command('report')

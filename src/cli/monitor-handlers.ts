@@ -3,14 +3,18 @@ import { migrate } from '../store/migrate.js';
 import { monitorOnce, type MonitorResult } from '../monitor/monitor.js';
 import { startDaemon } from '../monitor/daemon.js';
 import { rebalance } from '../rebalance/rebalance.js';
-import { tuneWorkers } from '../rebalance/worker-settings.js';
+import { tuneWorkers, type TuneResult } from '../rebalance/worker-settings.js';
 import { DEFAULT_SCHEDULE } from '../rebalance/policy.js';
+import { applyRetention } from '../monitor/history-retention.js';
+import { parseRetention, type RetentionResult } from '../store/retention.js';
 import { InvalidConfigurationError } from '../errors.js';
 import { connectionInput, fail, withCoordinator, type CommonFlags } from './handlers.js';
 import { formatError, toUserError } from './format-error.js';
 
 export interface MonitorFlags extends CommonFlags {
   once?: boolean;
+  /** History horizon ("30d", "12h", "off"); default 30 days. */
+  retain?: string;
   rebalance?: boolean;
   threshold?: number;
 }
@@ -61,14 +65,22 @@ export function monitorText(r: MonitorResult): string {
   return `${lines.join('\n')}\n`;
 }
 
+function prunedText(p: RetentionResult | undefined): string {
+  const parts = p ? Object.entries(p.deleted).filter(([, n]) => n > 0).map(([t, n]) => `${n} ${t}`) : [];
+  if (!p || parts.length === 0) return '';
+  return `pruned history older than the retention horizon: ${parts.join(', ')}${p.more ? ' (more next cycle)' : ''}\n`;
+}
+
 export async function runMonitor(flags: MonitorFlags): Promise<void> {
   try {
     const conn = resolveConnectionConfig(connectionInput(flags));
-    const r = await withCoordinator(flags, async (db) => {
+    const retain = flags.retain === undefined ? undefined : parseRetention(flags.retain);
+    const { r, pruned } = await withCoordinator(flags, async (db) => {
       await migrate(db);
-      return monitorOnce(db, conn, { rebalance: flags.rebalance, threshold: flags.threshold });
+      const cycle = await monitorOnce(db, conn, { rebalance: flags.rebalance, threshold: flags.threshold });
+      return { r: cycle, pruned: await applyRetention(db, retain) };
     });
-    process.stdout.write(flags.json ? `${JSON.stringify(r)}\n` : monitorText(r));
+    process.stdout.write(flags.json ? `${JSON.stringify({ ...r, ...(pruned ? { pruned } : {}) })}\n` : monitorText(r) + prunedText(pruned));
   } catch (err) {
     fail(flags, err);
   }
@@ -81,7 +93,10 @@ export async function runDaemon(flags: DaemonFlags): Promise<void> {
     const log = (s: string) => process.stderr.write(`${new Date().toISOString()} ${s}\n`);
     const requestTimeoutMs = positiveSeconds('--request-timeout', flags.requestTimeout);
     const tickTimeoutMs = positiveSeconds('--tick-timeout', flags.tickTimeout);
+    const retain = flags.retain === undefined ? undefined : parseRetention(flags.retain);
     const daemon = await startDaemon(conn, {
+      ...(retain !== undefined ? { retain } : {}),
+      onPruned: (p) => log(prunedText(p).trimEnd()),
       schedule: flags.schedule, rebalance: flags.rebalance, threshold: flags.threshold,
       allowDirs: flags.allowDir ?? [],
       ...(requestTimeoutMs ? { requestTimeoutMs } : {}),
@@ -113,15 +128,21 @@ export async function runRebalance(flags: RebalanceFlags): Promise<void> {
   try {
     const r = await withCoordinator(flags, async (db) => {
       await migrate(db);
-      return rebalance(db, { dryRun: flags.dryRun ?? false, ...(flags.table ? { table: flags.table } : {}) });
+      return rebalance(db, { dryRun: flags.dryRun ?? false, ...(flags.table ? { table: flags.table } : {}), origin: { startedBy: 'cli' } });
     });
     if (flags.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else {
       if (r.notRebalanced) process.stdout.write(`${r.notRebalanced}\n`);
       else if (r.held) process.stdout.write(`held: ${r.held}\n`);
       else if (r.moves.length === 0) process.stdout.write('balanced: the rebalancer found no move worth making\n');
-      for (const m of r.moves) process.stdout.write(`${flags.dryRun ? 'would move' : 'moved'} shard ${m.shardId} of ${m.table}: ${m.from} -> ${m.to}${m.reason ? ` (${m.reason})` : ''}\n`);
+      if (flags.dryRun) for (const m of r.moves) process.stdout.write(`would move shard ${m.shardId} of ${m.table}: ${m.from} -> ${m.to}${m.reason ? ` (${m.reason})` : ''}\n`);
       for (const m of r.skipped ?? []) process.stdout.write(`not worth moving shard ${m.shardId} of ${m.table}: ${m.from} -> ${m.to}: ${m.reason}\n`);
+      // What really moved, colocated shards included (each recorded in adaptive_load.actions with its undo).
+      for (const m of r.moved) {
+        const others = m.shards.filter((s) => s.shardId !== m.shardId).map((s) => `${s.shardId} of ${s.table}`);
+        process.stdout.write(`moved shard ${m.shardId} of ${m.table}${others.length ? ` with ${others.join(', ')}` : ''}: ${m.from} -> ${m.to}\n`);
+      }
+      if (!flags.dryRun && r.moves.length > 0 && r.moved.length === 0) process.stdout.write('the rebalancer planned moves but moved nothing\n');
     }
   } catch (err) {
     fail(flags, err);
@@ -130,22 +151,36 @@ export async function runRebalance(flags: RebalanceFlags): Promise<void> {
 
 export interface TuneFlags extends CommonFlags {
   apply?: boolean;
+  /** With --apply: change the workers that answer even when some do not. */
+  skipUnreachable?: boolean;
+}
+
+export function tuneText(r: TuneResult, apply: boolean): string {
+  const lines: string[] = [];
+  for (const n of r.nodes) {
+    if (n.status === 'unreachable' || n.status === 'failed') lines.push(`${n.status}: ${n.node}: ${n.error}${n.changes.some((c) => c.applied) ? '' : '; nothing changed there'}`);
+    for (const c of n.changes) {
+      const verb = c.applied ? 'set' : apply && r.applied ? 'not set' : 'would set';
+      lines.push(`${verb} ${c.name} on ${c.node}: ${c.from} (from ${c.origin}) -> ${c.to} (${c.reason}); undo: ${c.undo}`);
+    }
+    for (const note of n.notes) lines.push(`${n.node}: ${note}`);
+  }
+  if (r.refused) lines.push(`not applied: ${r.refused}`);
+  if (r.changes.length === 0 && r.nodes.every((n) => n.status !== 'unreachable' && n.status !== 'failed')) lines.push('worker settings already match the predicted load');
+  return `${lines.join('\n')}\n`;
 }
 
 export async function runTune(flags: TuneFlags): Promise<void> {
   try {
+    if (flags.skipUnreachable && !flags.apply) throw new InvalidConfigurationError('--skip-unreachable goes with --apply');
     const conn = resolveConnectionConfig(connectionInput(flags));
-    const changes = await withCoordinator(flags, async (db) => {
+    const r = await withCoordinator(flags, async (db) => {
       await migrate(db);
-      return tuneWorkers(db, conn, flags.apply ?? false);
+      return tuneWorkers(db, conn, { apply: flags.apply ?? false, skipUnreachable: flags.skipUnreachable ?? false });
     });
-    if (flags.json) process.stdout.write(`${JSON.stringify({ applied: flags.apply ?? false, changes })}\n`);
-    else {
-      if (changes.length === 0) process.stdout.write('worker settings already match the predicted load\n');
-      for (const c of changes) {
-        process.stdout.write(`${flags.apply ? 'set' : 'would set'} ${c.name} on ${c.node}: ${c.from} -> ${c.to} (${c.reason}); undo: ${c.undo}\n`);
-      }
-    }
+    process.stdout.write(flags.json ? `${JSON.stringify(r)}\n` : tuneText(r, flags.apply ?? false));
+    // An apply that was refused or failed on a node did not do what was asked; what it did is recorded.
+    if (r.refused || r.nodes.some((n) => n.status === 'failed' && n.changes.length > 0)) process.exitCode = 1;
   } catch (err) {
     fail(flags, err);
   }

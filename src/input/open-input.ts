@@ -21,9 +21,9 @@ export interface OpenedInput {
 /** Beyond this, a first line is not waited for: the scanner's row limit reports it. */
 const MAX_HEAD_BYTES = 16 * 1024 * 1024;
 
-/** Reads ahead until the first line is complete, for header detection. */
-export async function openInput(source: InputSource): Promise<OpenedInput> {
-  const stream = source.open();
+/** Reads ahead until the first line (from `start`: a resumed load) is complete, for header detection. */
+export async function openInput(source: InputSource, start = 0): Promise<OpenedInput> {
+  const stream = source.open(start);
   const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const parts: Buffer[] = [];
   let size = 0;

@@ -70,6 +70,12 @@ export interface RowScannerOptions {
   maxRowBytes?: number;
   /** How errors name the input. Default `input`. */
   source?: string;
+  /**
+   * Where the first pushed byte is in the whole input, and the line it starts: a scan resumed in
+   * the middle of a file (at a row boundary) reports the file's offsets and lines. Default 0 and 1.
+   */
+  startOffset?: number;
+  firstLine?: number;
 }
 
 export class RowScanner {
@@ -94,6 +100,8 @@ export class RowScanner {
   private rEolError: string | undefined;
 
   private line = 1;
+  /** Input offset of the first pushed byte, plus every byte pushed since. */
+  private pushedTo = 0;
   private eol: LineEnding = 'unknown';
   private finished = false;
   private readonly csv: boolean;
@@ -133,6 +141,22 @@ export class RowScanner {
     for (const b of [this.delim, LF, CR, this.csv ? this.quote : BACKSLASH]) this.byteClass[b] = 1;
     this.maxRowBytes = options.maxRowBytes ?? DEFAULT_MAX_ROW_BYTES;
     this.source = options.source ?? 'input';
+    this.pushedTo = options.startOffset ?? 0;
+    this.line = options.firstLine ?? 1;
+  }
+
+  /**
+   * The input offset just past the last row handed to the sink (good or bad): every row ending
+   * at or before it has been emitted, and none after it. Free to ask: the scan loop is untouched,
+   * it is the pushed bytes minus the carried, incomplete row. A chunked load cuts here.
+   */
+  get rowsEndOffset(): number {
+    return this.pushedTo - (this.carry ? this.carryLen : 0);
+  }
+
+  /** The line the next row starts on (the line after the last emitted row). */
+  get nextLine(): number {
+    return this.line;
   }
 
   /** True once the end-of-data marker `\.` was seen; later input is ignored, as COPY does. */
@@ -147,6 +171,7 @@ export class RowScanner {
 
   push(chunk: Buffer, sink: RowSink): void {
     if (this.finished) return;
+    this.pushedTo += chunk.length;
     let buf = chunk;
     if (this.carry) {
       // Only the straddling row's bytes are copied, a growing slice at a time (copying whole

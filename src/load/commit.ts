@@ -12,10 +12,11 @@ import type pg from 'pg';
 import type { ConnectionConfig } from '../connect/config.js';
 import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js';
 import { destroyConnection } from '../connect/deadline.js';
+import type { Queryable } from '../connect/queryable.js';
 import { AdaptiveLoadError, toDatabaseError, type DatabaseError } from '../errors.js';
 import { recordCommittedJob, type JobResult } from '../store/job-store.js';
 import type { CopySession } from './copy-session.js';
-import { commitPreparedAll, decide, globalTransactionIds, prepareAll, type Decision } from './distributed-commit.js';
+import { commitPreparedAll, decide, globalTransactionIds, prepareAll } from './distributed-commit.js';
 import { jobLockKeySql } from '../store/advisory-keys.js';
 import type { LoadPhase } from './load-events.js';
 
@@ -34,6 +35,41 @@ export interface DistributedCommit {
   readonly onPhase: (phase: LoadPhase) => void;
   /** Throws unless the shard locks are still held (see shard-locks.ts); asked before the record is written. */
   readonly checkLocks?: () => Promise<void>;
+  /**
+   * Writes the commit record naming `gids` (undefined on the coordinator path, which has none)
+   * and whatever else must commit exactly with the rows. Default: the whole job's record
+   * (recordCommittedJob); a chunk of a chunked load writes its own record and manifest row.
+   */
+  readonly record?: (db: Queryable, gids: string[] | undefined) => Promise<void>;
+  /** Work that commits in the commit record's transaction, and only with it (see CommitStep). */
+  readonly steps?: readonly CommitStep[];
+  /**
+   * The commit record's transaction is already open on `coordinator` (a caller that had to take
+   * locks in it before the rows were read); otherwise it is opened here.
+   */
+  readonly transactionOpen?: boolean;
+}
+
+/**
+ * Extra work in the coordinator transaction that writes the commit record, so that it happens
+ * if and only if the load commits: what becomes of a staging table, a chunk's manifest row.
+ */
+export interface CommitStep {
+  /**
+   * Runs in that transaction before any node prepares (it is opened first): what can fail late,
+   * a lock above all, is had here, where failing still rolls everything back cleanly.
+   */
+  readonly beforePrepare?: (db: Queryable) => Promise<void>;
+  /** Runs in that transaction after the commit record is written, before its COMMIT. */
+  readonly inCommit?: (db: Queryable) => Promise<void>;
+}
+
+/** The commit record and every step that must commit with it, on `db` inside its transaction. */
+async function writeRecord(c: Pick<DistributedCommit, 'jobId' | 'record' | 'steps'>, db: Queryable,
+  result: JobResult, gids: string[] | undefined): Promise<void> {
+  if (c.record) await c.record(db, gids);
+  else await recordCommittedJob(db, c.jobId, result, gids);
+  for (const s of c.steps ?? []) await s.inCommit?.(db);
 }
 
 /**
@@ -42,19 +78,39 @@ export interface DistributedCommit {
  */
 export async function commitDistributed(c: DistributedCommit, sessions: CopySession[], result: JobResult): Promise<UnfinishedCommits> {
   const gids = globalTransactionIds(c.jobId, sessions.length);
-  await prepareAll(sessions, gids);
+  const steps = c.steps ?? [];
+  let open = c.transactionOpen === true;
+  const giveUp = async (err: unknown): Promise<never> => {
+    if (open) await c.coordinator.query('ROLLBACK').catch(() => {});
+    await Promise.all(sessions.map((s) => s.abort()));
+    throw err;
+  };
+  if (steps.some((s) => s.beforePrepare)) {
+    try {
+      if (!open) await c.coordinator.query('BEGIN');
+      open = true;
+      for (const s of steps) await s.beforePrepare?.(c.coordinator);
+    } catch (err) {
+      await giveUp(err instanceof AdaptiveLoadError ? err : toDatabaseError(err, 'coordinator', 'preparing the commit record\'s transaction failed'));
+    }
+  }
+  try {
+    await prepareAll(sessions, gids);
+  } catch (err) {
+    await giveUp(err);
+  }
   c.onPhase('prepared');
   try {
     // Without the locks a shard may have moved under the load: no record, so nothing commits.
     await c.checkLocks?.();
   } catch (err) {
-    await Promise.all(sessions.map((s) => s.abort()));
-    throw err;
+    await giveUp(err);
   }
   let commitSent = false;
   try {
-    await c.coordinator.query('BEGIN');
-    await recordCommittedJob(c.coordinator, c.jobId, result, gids);
+    if (!open) await c.coordinator.query('BEGIN');
+    open = true;
+    await writeRecord(c, c.coordinator, result, gids);
     commitSent = true;
     await c.coordinator.query('COMMIT');
   } catch (err) {
@@ -62,7 +118,7 @@ export async function commitDistributed(c: DistributedCommit, sessions: CopySess
     // A server's answer (an error) to COMMIT, or a failure before it was sent, means no record.
     // Without an answer to COMMIT the record may exist: only the record decides from here.
     const unknown = commitSent && !(dbErr.sqlState && !/^(08|57P)/.test(dbErr.sqlState));
-    if (unknown) return settleUnknownOutcome(c, sessions, dbErr);
+    if (unknown) return settleUnknownOutcome(c, sessions, gids, dbErr);
     await c.coordinator.query('ROLLBACK').catch(() => {});
     await Promise.all(sessions.map((s) => s.abort()));
     throw dbErr;
@@ -78,16 +134,18 @@ export async function commitDistributed(c: DistributedCommit, sessions: CopySess
  * by the old session's backend until it has ended, with its transaction). Failing that, they
  * are left to recovery, which applies the same rule.
  */
-async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[], cause: DatabaseError): Promise<UnfinishedCommits> {
+async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[], gids: string[], cause: DatabaseError): Promise<UnfinishedCommits> {
   for (const s of sessions) s.leavePreparedToRecovery();
   // The old session's backend holds the job's lock until it exits; make it exit.
   destroyConnection(c.coordinator);
-  let decision: Decision | undefined;
+  let decision: 'commit' | 'rollback' | undefined;
   try {
     const fresh = await connectCoordinator(c.conn, `citus-adaptive-load job ${c.jobId} settle`, c.conn.timeouts);
     try {
       await fresh.query(`SELECT pg_advisory_lock(${jobLockKeySql('$1')})`, [c.jobId]);
-      decision = await decide(fresh, c.jobId);
+      const records = await decide(fresh, c.jobId);
+      // This round's record names all of its gids, or does not exist.
+      if (records !== 'running') decision = records.has(gids[0]!) ? 'commit' : 'rollback';
     } finally {
       endWithoutWaiting(fresh);
     }
@@ -109,8 +167,9 @@ async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[
 }
 
 /** The coordinator path: the job record commits in the same transaction as the rows. */
-export async function commitOnCoordinator(session: CopySession, jobId: number, result: JobResult): Promise<UnfinishedCommits> {
-  await recordCommittedJob(session, jobId, result, undefined);
+export async function commitOnCoordinator(session: CopySession, jobId: number, result: JobResult,
+  hooks: Pick<DistributedCommit, 'record' | 'steps'> = {}): Promise<UnfinishedCommits> {
+  await writeRecord({ jobId, ...hooks }, session, result, undefined);
   await session.run('COMMIT');
   return [];
 }

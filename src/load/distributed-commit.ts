@@ -23,8 +23,13 @@ import type { CopySession } from './copy-session.js';
  * Once every PREPARE succeeded, nothing but the record decides: a commit whose reply was lost
  * leaves the prepared transactions to recovery, never rolls them back.
  *
+ * A chunked load (--commit-every) runs this protocol once per chunk, each with its own commit
+ * record (commit_records has one row per job and chunk) naming that chunk's transactions. So the
+ * rule is stated per transaction: a prepared transaction commits when a commit record of its
+ * job names it, and rolls back when none does and the job's lock is free.
+ *
  * Global transaction ids look like `cal_<job>_<token>_<n>`, a form Citus's own recovery
- * (`citus_<group>_<pid>_...`) never claims.
+ * (`citus_<group>_<pid>_...`) never claims; each commit round draws a fresh token.
  */
 
 export function globalTransactionIds(jobId: number, count: number): string[] {
@@ -118,11 +123,12 @@ export async function recoverPreparedTransactions(
       for (const { gid } of prepared.rows) {
         const jobId = jobIdOfGid(gid);
         if (jobId === undefined) continue;
-        const decision = await decideOnce(jobId);
-        if (decision === 'running') {
+        const records = await decideOnce(jobId);
+        if (records === 'running') {
           result.inProgress.push(gid);
           continue;
         }
+        const decision = records.has(gid) ? 'commit' : 'rollback';
         try {
           await step(`finishing ${gid}`, client.query(`${decision === 'commit' ? 'COMMIT' : 'ROLLBACK'} PREPARED ${quoteLiteral(gid)}`));
         } catch (err) {
@@ -142,32 +148,37 @@ export async function recoverPreparedTransactions(
   return result;
 }
 
-export type Decision = 'commit' | 'rollback' | 'running';
+/** 'running': the job's load is alive. Otherwise the gids its commit records name (they commit; the rest roll back). */
+export type Decision = 'running' | ReadonlySet<string>;
 
 /**
- * Whether a job's prepared transactions commit, roll back, or belong to a load still running.
- * The lock comes first: holding it proves the job's session (and so its transaction) has ended,
- * so the record read after it is final.
+ * Whether a job's prepared transactions belong to a load still running, and if not, which of
+ * them commit. The lock comes first: holding it proves the job's session (and so its
+ * transaction) has ended, so the records read after it are final.
  */
 export async function decide(coordinator: Queryable, jobId: number): Promise<Decision> {
   const lock = await coordinator.query<{ free: boolean }>(`SELECT pg_try_advisory_lock(${jobLockKeySql('$1')}) AS free`, [jobId]);
   if (!lock.rows[0]!.free) return 'running';
   try {
-    const rec = await coordinator.query('SELECT 1 FROM adaptive_load.commit_records WHERE job_id = $1', [jobId]);
-    return rec.rowCount ? 'commit' : 'rollback';
+    const rec = await coordinator.query<{ gid: string }>(
+      'SELECT unnest(gids) AS gid FROM adaptive_load.commit_records WHERE job_id = $1', [jobId]);
+    return new Set(rec.rows.map((r) => r.gid));
   } finally {
     await coordinator.query(`SELECT pg_advisory_unlock(${jobLockKeySql('$1')})`, [jobId]);
   }
 }
 
-/** Jobs still 'running' whose process is gone (their lock is free) are marked rolled back. */
+/**
+ * Jobs still 'running' whose process is gone (their lock is free) end as their records say; a
+ * chunked job is 'interrupted' instead (markAbandonedJob), for --resume to continue.
+ */
 async function markAbandonedJobs(coordinator: Queryable, decideOnce: (jobId: number) => Promise<Decision>): Promise<void> {
   const running = await coordinator.query<{ job_id: string }>(
     "SELECT job_id::text FROM adaptive_load.load_jobs WHERE status = 'running'");
   for (const { job_id } of running.rows) {
     const id = Number(job_id);
-    const decision = await decideOnce(id);
-    if (decision === 'running') continue;
-    await markAbandonedJob(coordinator, id, decision === 'commit' ? 'committed' : 'rolled_back');
+    const records = await decideOnce(id);
+    if (records === 'running') continue;
+    await markAbandonedJob(coordinator, id, records.size > 0 ? 'committed' : 'rolled_back');
   }
 }

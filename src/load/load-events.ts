@@ -1,6 +1,6 @@
 /**
  * What a load tells its caller while it runs: progress figures, and the phases it passes. The
- * phases mark points a caller can rely on (each one is passed at most once per load, in the
+ * phases mark points a caller can rely on (each one is passed at most once per load, a chunked load aside, in the
  * order listed below), so that a progress display, a log, or a fault-injection test can hook
  * into them without the loader knowing which of those it serves.
  */
@@ -26,6 +26,8 @@ export interface LoadProgress {
  *   even if the process dies (recovery finishes it).
  * - 'committed': the rows are visible (on the direct path, some nodes may be left to recovery;
  *   the summary's unfinishedCommits names them).
+ * A chunked load (commitEvery) passes 'prepared' and 'commit-recorded' once per chunk, in that
+ * order, each chunk's after the last one's 'commit-recorded'; the rest once, as listed.
  */
 export type LoadPhase = 'connected' | 'recovered' | 'locked' | 'streamed' | 'prepared' | 'commit-recorded' | 'committed';
 

@@ -12,8 +12,9 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import type { ColumnInfo, Distribution, ShardInfo, TableInfo } from '../catalog/catalog.js';
 import type { ConnectionConfig } from '../connect/config.js';
+import type { Queryable } from '../connect/queryable.js';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../connect/sql.js';
-import { BadInputError, InputFileError, serverExplanation, toDatabaseError } from '../errors.js';
+import { BadInputError, ClusterStateError, InputFileError, serverExplanation, toDatabaseError } from '../errors.js';
 import { copyOptionsSql, type CopyFormat } from '../input/copy-format.js';
 import type { InputSource } from '../input/input-source.js';
 import type { OpenedInput } from '../input/open-input.js';
@@ -23,8 +24,10 @@ import { ServerResolver } from '../routing/server-resolver.js';
 import { ShardRouter } from '../routing/shard-router.js';
 import { UNSURE, valueHasherFor, type ValueHasher } from '../routing/value-hasher.js';
 import type { JobResult } from '../store/job-store.js';
+import { finishChunkedJob, recordChunk, type ChunkManifest } from '../store/chunk-store.js';
+import { ChunkPolicy, type CommitEvery } from './chunk-policy.js';
 import { trace } from '../trace.js';
-import { commitDistributed, commitOnCoordinator, type UnfinishedCommits } from './commit.js';
+import { commitDistributed, commitOnCoordinator, type CommitStep, type UnfinishedCommits } from './commit.js';
 import { copyFailure, CopySession, type InputSettings } from './copy-session.js';
 import { checkPreparedTransactions } from './distributed-commit.js';
 import type { LoadPhase, LoadProgress } from './load-events.js';
@@ -76,8 +79,45 @@ export interface LoadRunOptions {
   rejects: Rejects;
   tuning?: LoadTuning;
   onProgress?: (p: LoadProgress) => void;
-  /** Called for 'streamed', 'prepared', 'commit-recorded', 'committed'; must not throw. */
+  /**
+   * Called for 'streamed', 'prepared', 'commit-recorded', 'committed'; must not throw. A chunked
+   * run passes 'prepared' and 'commit-recorded' once per chunk, the others once.
+   */
   onPhase?: (phase: LoadPhase) => void;
+  /**
+   * The coordinator session PostgreSQL routes unsure values on (default `coordinator`): another
+   * one when `coordinator` holds an open transaction a failed lookup would abort.
+   */
+  resolverSession?: pg.ClientBase;
+  /** Direct path: work done in the commit record's transaction (commit.ts CommitStep). */
+  commitSteps?: readonly CommitStep[];
+  /** Direct path: that transaction is already open on `coordinator` (see commit.ts). */
+  commitTransactionOpen?: boolean;
+  /** --commit-every: the rows commit in chunks, each its own commit with its manifest row. */
+  chunking?: ChunkedRun;
+}
+
+/**
+ * A chunked run (--commit-every). Each chunk ends at a row boundary (chunk-policy.ts); its rows
+ * are made durable by its own commit (two-phase on the direct path) whose coordinator
+ * transaction also writes the chunk's manifest row (chunk-store.ts), after the rejects file was
+ * fsynced up to the offset that row records. The same sessions begin a new transaction for the
+ * next chunk; the last chunk's transaction also marks the job committed.
+ */
+export interface ChunkedRun {
+  readonly every: CommitEvery;
+  /** A resumed job's chunks already committed (0 for a new job): the first chunk's number. */
+  readonly firstChunk: number;
+  /** Where the input continues (a row boundary of a committed chunk; 0 for a new job), and its line. */
+  readonly startOffset: number;
+  readonly startLine: number;
+  /** Chunks this run committed so far: the caller reads it after a failure too. */
+  committed: number;
+  /** Rows and rejected rows of the chunks this run committed. */
+  rows: number;
+  rejected: number;
+  /** After each chunk's commit. */
+  onChunk?: (m: ChunkManifest) => void;
 }
 
 /** The figures of one run, for the summary. */
@@ -111,6 +151,11 @@ export class LoadRun {
   private readonly onPhase: (phase: LoadPhase) => void;
   private pool!: WriterPool;
   private resolver: ServerResolver | undefined;
+  private all: CopySession[] = [];
+  private scanner: RowScanner | undefined;
+  private chunkStart = 0;
+  /** pool.targetRows, node figures and rejects when the current chunk began. */
+  private chunkBase: { targets: number[]; nodes: Map<string, { rows: number; bytes: number }>; rejected: number } | undefined;
 
   constructor(options: LoadRunOptions) {
     this.o = options;
@@ -169,10 +214,11 @@ export class LoadRun {
     const sessions = await this.openSessions(shares);
     trace('worker sessions open');
     const all = [...sessions.values()].flat();
+    this.all = all;
     try {
       this.pool = new WriterPool(sessions, this.targets.length, this.o.source.name, this.o.rejects);
       if (this.router) {
-        this.resolver = new ServerResolver(this.o.coordinator, this.o.table.oid,
+        this.resolver = new ServerResolver(this.o.resolverSession ?? this.o.coordinator, this.o.table.oid,
           new Map(this.targets.map((t) => [t.shardId!, t.index])));
       }
       this.sink.attach(this.pool, this.resolver);
@@ -187,9 +233,10 @@ export class LoadRun {
         rows, rejected: this.o.rejects.count, bytes: bytesRead, seconds, nodes,
         shards: this.targets.map((t) => ({ target: t.label, shardId: t.shardId, nodes: t.nodes, rows: this.pool.targetRows[t.index]! })),
       };
-      const unfinished = this.o.path === 'direct'
+      const unfinished = this.o.chunking ? await this.closeChunk(true, startedAt) : this.o.path === 'direct'
         ? await commitDistributed({ coordinator: this.o.coordinator, conn: this.o.connection, jobId: this.o.jobId, onPhase: this.onPhase,
-          ...(this.o.checkLocks ? { checkLocks: this.o.checkLocks } : {}) }, all, result)
+          ...(this.o.checkLocks ? { checkLocks: this.o.checkLocks } : {}),
+          ...(this.o.commitSteps ? { steps: this.o.commitSteps, transactionOpen: this.o.commitTransactionOpen === true } : {}) }, all, result)
         : await commitOnCoordinator(all[0]!, this.o.jobId, result);
       trace('committed');
       this.onPhase('committed');
@@ -293,21 +340,20 @@ export class LoadRun {
   private async stream(input: OpenedInput, header: boolean): Promise<number> {
     const { source, onProgress: progress } = this.o;
     const sink = this.sink;
+    const chunking = this.o.chunking;
+    const base = chunking?.startOffset ?? 0;
     const scanner = new RowScanner(this.o.format, Math.max(0, this.fieldIndex), this.o.columns.length,
-      { maxRowBytes: this.o.tuning?.maxRowBytes, source: source.name });
+      { maxRowBytes: this.o.tuning?.maxRowBytes, source: source.name, startOffset: base, firstLine: chunking?.startLine ?? 1 });
     scanner.bulk = this.fast;
+    this.scanner = scanner;
     const limit = this.o.tuning?.maxInflightBytes ?? DEFAULT_INFLIGHT;
     let bytesRead = 0;
-    let skipHeader = header;
+    const skipper = header ? new HeaderSkipper(sink) : undefined;
     let lastProgress = 0;
-    const feed = async (chunk: Buffer) => {
+    const push = async (chunk: Buffer) => {
       bytesRead += chunk.length;
-      if (skipHeader) {
-        skipHeader = false;
-        scanner.push(chunk, new HeaderSkipper(sink));
-      } else {
-        scanner.push(chunk, sink);
-      }
+      // Until the header row has gone by (a chunk's cut may fall before its end).
+      scanner.push(chunk, skipper && !skipper.done ? skipper : sink);
       sink.terminator = scanner.lineTerminator;
       sink.throwPending();
       if (sink.unresolved >= RESOLVE_BATCH) await sink.flushResolver();
@@ -316,7 +362,21 @@ export class LoadRun {
         const now = performance.now();
         if (now - lastProgress > 200) {
           lastProgress = now;
-          progress({ bytesRead: source.compressed ? 0 : bytesRead, totalBytes: source.compressed ? undefined : source.size, rows: sink.rowsRouted });
+          progress({ bytesRead: source.compressed ? 0 : base + bytesRead, totalBytes: source.compressed ? undefined : source.size, rows: sink.rowsRouted });
+        }
+      }
+    };
+    const policy = chunking ? new ChunkPolicy(chunking.every, base, 0) : undefined;
+    if (policy) this.beginChunk(base);
+    // Chunked: each buffer goes in pieces that end where the chunk is due, and the chunk closes there.
+    const feed = !policy ? push : async (chunk: Buffer) => {
+      for (let from = 0; from < chunk.length;) {
+        const len = policy.pieceLength(base + bytesRead, chunk.length - from, scanner.rows);
+        await push(chunk.subarray(from, from + len));
+        from += len;
+        if (policy.due(base + bytesRead, scanner.rowsEndOffset, scanner.rows)) {
+          await this.closeChunk(false);
+          policy.next(scanner.rowsEndOffset, scanner.rows);
         }
       }
     };
@@ -333,14 +393,79 @@ export class LoadRun {
     }
     scanner.end(sink);
     sink.throwPending();
-    if (sink.rowsRouted === 0 && scanner.rows === 0 && !header) {
+    if (sink.rowsRouted === 0 && scanner.rows === 0 && !header && base === 0) {
       throw new InputFileError(`${source.name} holds no rows`);
     }
     await sink.flushResolver();
     sink.dispatchAll();
     await this.pool.drain();
-    progress?.({ bytesRead, totalBytes: source.compressed ? undefined : source.size, rows: sink.rowsRouted });
+    progress?.({ bytesRead: base + bytesRead, totalBytes: source.compressed ? undefined : source.size, rows: sink.rowsRouted });
     return bytesRead;
+  }
+
+  /** A chunk starts at input offset `offset`: its figures are counted from here. */
+  private beginChunk(offset: number): void {
+    this.chunkStart = offset;
+    this.chunkBase = {
+      targets: [...this.pool.targetRows],
+      nodes: new Map([...this.pool.nodeStats].map(([n, st]) => [n, { rows: st.rows, bytes: st.bytes }])),
+      rejected: this.o.rejects.count,
+    };
+  }
+
+  /**
+   * Commits the rows of the current chunk with its manifest row (see ChunkedRun). Every row the
+   * scanner emitted so far belongs to it, so its end is the scanner's rowsEndOffset. Then, unless
+   * it was the last, the sessions begin the next chunk's transactions.
+   */
+  private async closeChunk(final: boolean, startedAt?: number): Promise<UnfinishedCommits> {
+    const c = this.o.chunking!;
+    const sink = this.sink;
+    const scanner = this.scanner!;
+    await sink.flushResolver();
+    sink.dispatchAll();
+    await this.pool.drain();
+    sink.throwPending();
+    const chunkBase = this.chunkBase!;
+    const shards = this.targets.map((t) => ({
+      target: t.label, shardId: t.shardId, nodes: t.nodes, rows: this.pool.targetRows[t.index]! - chunkBase.targets[t.index]!,
+    }));
+    const nodes = [...this.pool.nodeStats].map(([node, st]) => ({
+      node, rows: st.rows - (chunkBase.nodes.get(node)?.rows ?? 0), bytes: st.bytes - (chunkBase.nodes.get(node)?.bytes ?? 0),
+    }));
+    const rows = shards.reduce((a, t) => a + t.rows, 0);
+    const manifest: ChunkManifest = {
+      chunk: c.firstChunk + c.committed, startOffset: this.chunkStart, endOffset: scanner.rowsEndOffset, endLine: scanner.nextLine,
+      rows, rejected: this.o.rejects.count - chunkBase.rejected, rejectsOffset: this.o.rejects.fileOffset, shards, nodes,
+    };
+    // The rejected rows the manifest row accounts for are on disk before it can commit.
+    this.o.rejects.sync();
+    const seconds = startedAt === undefined ? 0 : (performance.now() - startedAt) / 1000;
+    const record = async (db: Queryable, gids: string[] | undefined) => {
+      await recordChunk(db, this.o.jobId, manifest, gids);
+      if (final) await finishChunkedJob(db, this.o.jobId, seconds);
+    };
+    const result: JobResult = { rows, rejected: manifest.rejected, bytes: manifest.endOffset - manifest.startOffset, seconds, nodes, shards };
+    const unfinished = this.o.path === 'direct'
+      ? await commitDistributed({ coordinator: this.o.coordinator, conn: this.o.connection, jobId: this.o.jobId, onPhase: this.onPhase,
+        record, ...(this.o.checkLocks ? { checkLocks: this.o.checkLocks } : {}) }, this.all, result)
+      : await commitOnCoordinator(this.all[0]!, this.o.jobId, result, { record });
+    c.committed++;
+    c.rows += rows;
+    c.rejected += manifest.rejected;
+    trace(`chunk ${manifest.chunk} committed`);
+    c.onChunk?.(manifest);
+    if (final) return unfinished;
+    if (unfinished.length > 0) {
+      // The chunk's record exists: its prepared transactions are recovery's to commit, never ours to roll back.
+      for (const s of this.all) if (s.preparedGid) s.leavePreparedToRecovery();
+      throw new ClusterStateError(`chunk ${manifest.chunk} is committed, but COMMIT PREPARED did not finish on `
+        + `${unfinished.map((u) => `${u.node} (${u.error})`).join(', ')}; recovery finishes it. Run the same command with --resume `
+        + 'to continue after it');
+    }
+    await Promise.all(this.all.map((s) => s.begin()));
+    this.beginChunk(manifest.endOffset);
+    return unfinished;
   }
 
   /**

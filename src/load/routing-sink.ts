@@ -192,6 +192,11 @@ export class HeaderSkipper implements RowSink {
 
   constructor(private readonly next: RowSink) {}
 
+  /** The header row went by: rows may go straight to the real sink. */
+  get done(): boolean {
+    return this.skipped;
+  }
+
   row(buf: Buffer, rowStart: number, contentEnd: number, rowEnd: number,
     fieldStart: number, fieldEnd: number, flags: number, line: number, span: number): void {
     if (!this.skipped) {

@@ -25,6 +25,12 @@ import { tableLockKeySql } from '../store/advisory-keys.js';
  * leave a new shard unlocked. So placements are read before and after the lock and must agree
  * (under the lock they cannot change again); otherwise the lock is taken once more.
  *
+ * A chunked load (--commit-every) holds them for the whole job, not per chunk: its router, its
+ * WebAssembly routing tables and its sessions are built from the layout read under them, and a
+ * chunk boundary would otherwise have to rebuild all of that from a re-read layout. A shard move
+ * therefore waits for the job, or runs between a stopped job and its --resume, whose new process
+ * takes the locks again and routes by the placements it reads under them.
+ *
  * Loads into a table with a unique or exclusion constraint also take a per-table advisory lock:
  * two loads inserting the same keys in different shard orders would wait on each other on
  * different workers, a deadlock that neither PostgreSQL nor Citus's detector can see (these

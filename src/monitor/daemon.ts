@@ -8,6 +8,8 @@ import type { RecoveryResult } from '../load/distributed-commit.js';
 import { DEFAULT_SCHEDULE } from '../rebalance/policy.js';
 import { monitorOnce, type MonitorOptions, type MonitorResult } from './monitor.js';
 import { startRequestListener, type RequestListener } from './request-runner.js';
+import { applyRetention, type Retain } from './history-retention.js';
+import type { RetentionResult } from '../store/retention.js';
 
 /** Advisory lock (namespace, key) held by the daemon that acts; others stand by. */
 const DAEMON_LOCK: [number, number] = [0x43414c, 0];
@@ -33,6 +35,9 @@ export interface DaemonOptions extends MonitorOptions {
   /** How long stop() lets a running request finish before failing it. Default 30 s. */
   stopGraceMs?: number;
   log?: (m: string) => void;
+  /** History older than this (ms) is pruned after each tick, in bounded batches; 'off' keeps it. Default 30 days (policy.ts). */
+  retain?: Retain;
+  onPruned?: (r: RetentionResult) => void;
 }
 
 export interface Daemon {
@@ -79,6 +84,8 @@ export async function startDaemon(conn: ConnectionConfig, options: DaemonOptions
       if (rec.committed.length || rec.rolledBack.length) options.onRecovered?.(rec);
     }
     options.onTick?.(await monitorOnce(session, conn, options));
+    const pruned = await applyRetention(session, options.retain);
+    if (pruned && Object.values(pruned.deleted).some((n) => n > 0)) options.onPruned?.(pruned);
   };
 
   const tick = async () => {

@@ -1,17 +1,16 @@
 import type pg from 'pg';
-import { parseNodeLabel, type ConnectionConfig } from '../connect/config.js';
+import type { ConnectionConfig } from '../connect/config.js';
 import { takeLoadSnapshot } from '../workload/load-snapshot.js';
 import { fitWeights, mape, maxShareError, predictShares, shares, wape, type ModelWeights, type ShardFeatures, type TrainingRow } from '../workload/load-model.js';
 import { ewmaSeries } from '../workload/smoothing.js';
 import { recentShares } from '../workload/load-history.js';
 import { inheritPredictions, type ShardRange } from '../workload/lineage.js';
 import { rebalance } from '../rebalance/rebalance.js';
-import { quoteLiteral } from '../connect/sql.js';
 import { priorShares } from '../workload/prior.js';
 import { observeNodes, type NodeObservation } from '../workload/node-observation.js';
 import { assess, gatherShardFacts, overloadingShards, tenantsToIsolate, type Advice, type Hotspot, type ShardOutlook } from '../rebalance/advice.js';
 import {
-  DEFAULT_REBALANCE_THRESHOLD, MAPE_MIN_ACTUAL_SHARE, MIN_WINDOW_CALLS, MIN_WINDOW_LOAD_MS, MODEL_HISTORY_WINDOWS, SHARE_SMOOTHING,
+  DEFAULT_REBALANCE_THRESHOLD, HISTORY_WINDOWS, MAPE_MIN_ACTUAL_SHARE, MIN_WINDOW_CALLS, MIN_WINDOW_LOAD_MS, SHARE_SMOOTHING,
 } from '../rebalance/policy.js';
 import { recordWindow, replacePredictionsAfterChange } from '../store/window-store.js';
 import { recordAction } from '../store/action-store.js';
@@ -134,7 +133,7 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
   const shardMape = scored ? mape(shardList.map((s, i) => ({ predicted: previous.get(s.shardId) ?? 0, actual: actual[i]! })), MAPE_MIN_ACTUAL_SHARE) ?? null : null;
 
   // The model learns from recent windows with signal (this one last, as it will be stored).
-  const history = (await recentShares(db, MODEL_HISTORY_WINDOWS)).map((w) => w.shares);
+  const history = (await recentShares(db, HISTORY_WINDOWS)).map((w) => w.shares);
   if (signal) history.push(new Map(shardList.map((s, i) => [s.shardId, actual[i]!])));
   const smoothed = ewmaSeries(history, SHARE_SMOOTHING);
   const priorById = new Map(shardList.map((s, i) => [s.shardId, priorShare[i]!]));
@@ -208,16 +207,14 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
     await replacePredictionsAfterChange(db, windowId, after.map((s) => ({ shardId: s.shardId, table: s.table, predictedShare: inherited.get(s.shardId) ?? 0 })));
   }
   if (rebalancing) {
-    const result = await rebalance(db, { dryRun: false });
-    for (const m of result.moves) {
-      const detail = `moved shard ${m.shardId} of ${m.table} from ${m.from} to ${m.to} (predicted busiest/mean ${predictedImbalance.toFixed(2)}; ${m.reason ?? ''})`;
-      actions.push({ kind: 'move', detail });
-      const to = parseNodeLabel(m.to);
-      const from = parseNodeLabel(m.from);
-      await recordAction(db, { kind: 'move', detail: { ...m, windowId }, outcome: 'done',
-        undoSql: `SELECT citus_move_shard_placement(${Number(m.shardId)}, ${quoteLiteral(to.host)}, ${to.port}, ${quoteLiteral(from.host)}, ${from.port}, 'block_writes')` });
+    // rebalance() records each move that really happened (placements before and after) with its undo.
+    const result = await rebalance(db, { dryRun: false, origin: { startedBy: 'monitor', windowId } });
+    for (const m of result.moved) {
+      const why = result.moves.find((p) => m.shards.some((x) => x.shardId === p.shardId))?.reason;
+      actions.push({ kind: 'move', detail: `moved shard ${m.shardId} of ${m.table}${m.shards.length > 1 ? ` (and ${m.shards.length - 1} colocated)` : ''} from ${m.from} to ${m.to} `
+        + `(predicted busiest/mean ${predictedImbalance.toFixed(2)}${why ? `; ${why}` : ''})` });
     }
-    if (result.moves.length === 0) {
+    if (result.moved.length === 0) {
       actions.push({ kind: 'none', detail: result.held ?? (result.skipped?.length
         ? `no planned move is worth its copy (${result.skipped.length} planned; first: ${result.skipped[0]!.reason})`
         : 'the rebalancer found no move that improves the predicted balance') });

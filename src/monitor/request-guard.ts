@@ -1,6 +1,7 @@
 import { realpathSync, statSync } from 'node:fs';
 import { isAbsolute, resolve, sep } from 'node:path';
 import type pg from 'pg';
+import { parseQualifiedName, quoteQualifiedName } from '../connect/qualified-name.js';
 import { InputFileError, InvalidConfigurationError } from '../errors.js';
 import type { LoadOptionValues } from '../pipeline/options-schema.js';
 
@@ -67,6 +68,33 @@ export async function checkLoadPrivileges(db: pg.ClientBase, requestedBy: string
   if (changesLayout && !row.owns) {
     throw new InvalidConfigurationError(`${requestedBy} does not own ${row.rel}, so a request cannot distribute it or change its layout`);
   }
+}
+
+/**
+ * A request that loads from a table reads it as the daemon's role, and may empty or drop it: the
+ * requester must hold SELECT on it, TRUNCATE on it for `truncate`, and own it for `drop`. The
+ * name is parsed as psql reads names and quoted before PostgreSQL resolves it, so no text of it
+ * reaches SQL. Returns the table's name as the catalog has it (`schema.name`, unquoted, as the load names it).
+ */
+export async function checkStagingPrivileges(db: pg.ClientBase, requestedBy: string, fromTable: string,
+  then: 'keep' | 'truncate' | 'drop'): Promise<string> {
+  const quoted = quoteQualifiedName(parseQualifiedName(fromTable, 'option fromTable'));
+  const r = await db.query<{ rel: string; relkind: string; can_select: boolean; can_truncate: boolean; owns: boolean }>(
+    `SELECT n.nspname || '.' || c.relname AS rel, c.relkind::text AS relkind,
+            has_table_privilege($2::name, c.oid, 'SELECT') AS can_select,
+            has_table_privilege($2::name, c.oid, 'TRUNCATE') AS can_truncate,
+            pg_has_role($2::name, c.relowner, 'USAGE') AS owns
+       FROM (SELECT to_regclass($1) AS oid) t JOIN pg_catalog.pg_class c ON c.oid = t.oid
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`, [quoted, requestedBy]);
+  const row = r.rows[0];
+  if (!row) throw new InvalidConfigurationError(`staging table ${fromTable} does not exist`);
+  if (row.relkind !== 'r' && row.relkind !== 'p') throw new InvalidConfigurationError(`${row.rel} is not a table`);
+  if (!row.can_select) throw new InvalidConfigurationError(`${requestedBy} may not SELECT from ${row.rel}; the daemon reads only tables the requester may`);
+  if (then === 'truncate' && !row.can_truncate) {
+    throw new InvalidConfigurationError(`${requestedBy} may not TRUNCATE ${row.rel}, so a request cannot empty it (--then truncate)`);
+  }
+  if (then === 'drop' && !row.owns) throw new InvalidConfigurationError(`${requestedBy} does not own ${row.rel}, so a request cannot drop it (--then drop)`);
+  return row.rel;
 }
 
 /** On plain PostgreSQL nothing is distributed and a load changes no layout: true there. */

@@ -2,11 +2,11 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { ConnectionConfig } from '../connect/config.js';
 import { connectCoordinator } from '../connect/coordinator.js';
-import { jobLockKeySql, requestLockKeySql } from '../store/advisory-keys.js';
+import { jobLockKeySql, requestListenerLockKeySql, requestLockKeySql } from '../store/advisory-keys.js';
 import { load, type LoadOptions } from '../pipeline/loader.js';
 import { toLoadOptions, validateLoadOptions, validateRebalanceOptions, type LoadOptionValues } from '../pipeline/options-schema.js';
 import { rebalance } from '../rebalance/rebalance.js';
-import { checkLoadPrivileges, checkRebalancePrivileges, confineSource } from './request-guard.js';
+import { checkLoadPrivileges, checkRebalancePrivileges, checkStagingPrivileges, confineSource } from './request-guard.js';
 import { describeError } from '../errors.js';
 import { finishRequest, markAbandoned, markClaimed, type RequestRow } from '../store/request-store.js';
 
@@ -111,6 +111,8 @@ export async function startRequestListener(conn: ConnectionConfig, options: Requ
     c.on('error', lost);
     c.on('end', lost);
     await c.query(`LISTEN ${CHANNEL}`);
+    // Says "a daemon takes requests" to SQL (distribute_table); it goes with this session.
+    await c.query(`SELECT pg_advisory_lock_shared(${requestListenerLockKeySql()})`);
     listener = c;
   };
 
@@ -269,6 +271,16 @@ async function runOne(db: pg.Client, conn: ConnectionConfig, r: RequestRow, opti
 async function execute(db: pg.Client, conn: ConnectionConfig, r: RequestRow, options: RunOptions, onSource: (s: string) => void): Promise<unknown> {
   if (r.kind === 'load') {
     const values = validateLoadOptions(r.options, 'request options');
+    if (values.fromTable !== undefined) {
+      // A table source: the requester must be allowed to read it, and to do to it what `then` says.
+      if (!r.table_name || r.source) throw new Error('a load request from a table (option fromTable) needs table_name and no source');
+      const staging = await checkStagingPrivileges(db, r.requested_by, values.fromTable, values.then ?? 'keep');
+      await checkLoadPrivileges(db, r.requested_by, r.table_name, values);
+      onSource(`table ${staging}`);
+      const s = await load({ ...toLoadOptions(values), table: r.table_name, resolvedConnection: conn });
+      return { path: s.path, reason: s.reason ?? null, rows: s.rows, rejected: s.rejected, seconds: s.seconds, jobId: s.jobId, nodes: s.nodes,
+        staging: s.staging ?? null };
+    }
     if (!r.table_name || !r.source) throw new Error('a load request needs table_name and source');
     const file = confineSource(r.source, options.allowDirs ?? []);
     await checkLoadPrivileges(db, r.requested_by, r.table_name, values);
@@ -279,7 +291,8 @@ async function execute(db: pg.Client, conn: ConnectionConfig, r: RequestRow, opt
   if (r.kind === 'rebalance') {
     const values = validateRebalanceOptions(r.options, 'request options');
     await checkRebalancePrivileges(db, r.requested_by, r.table_name);
-    return rebalance(db, { dryRun: values.dryRun === true, ...(r.table_name ? { table: r.table_name } : {}) });
+    return rebalance(db, { dryRun: values.dryRun === true, ...(r.table_name ? { table: r.table_name } : {}),
+      origin: { startedBy: 'request', requestId: r.request_id } });
   }
   throw new Error(`unknown request kind ${JSON.stringify(r.kind)}`);
 }

@@ -13,11 +13,15 @@ import { citusVersion, findTable, readDistribution, readTable } from '../catalog
 import { qualifiedName } from '../connect/sql.js';
 import { resolveConnectionConfig, type ConnectionConfig, type ConnectionInput } from '../connect/config.js';
 import { connectCoordinator, endWithoutWaiting } from '../connect/coordinator.js';
-import { describeError, InputFileError, InvalidConfigurationError } from '../errors.js';
+import { ClusterStateError, describeError, InputFileError, InvalidConfigurationError } from '../errors.js';
 import { firstLine, resolveInputColumns } from '../input/columns.js';
 import { resolveCopyFormat, type CopyFormatInput } from '../input/copy-format.js';
 import { inputSource } from '../input/input-source.js';
 import { openInput, seekable } from '../input/open-input.js';
+import type { InputSource } from '../input/input-source.js';
+import { isTableSource } from '../input/table-source.js';
+import { StagingFate, type StagingThen } from '../load/staging-fate.js';
+import { stagingColumns, stagingSource } from './staging-step.js';
 import { CommitOutcomeUnknownError } from '../load/commit.js';
 import { readInputSettings } from '../load/copy-session.js';
 import type { RecoveryResult } from '../load/distributed-commit.js';
@@ -26,6 +30,11 @@ import { LoadRun, type LoadTuning } from '../load/load-run.js';
 import { recoverAll } from '../load/recovery.js';
 import { Rejects } from '../load/rejects.js';
 import { lockShardsForLoad, type HeldShardLocks } from '../load/shard-locks.js';
+import type { ChunkedRun } from '../load/load-run.js';
+import { parseCommitEvery, type CommitEvery } from '../load/chunk-policy.js';
+import { fingerprintFile } from '../input/fingerprint.js';
+import { recordJobChunking, addJobSeconds, type ResumePoint } from '../store/chunk-store.js';
+import { findResumableJob } from './resume-step.js';
 import type { ShardingProfile } from '../plan/sharding-profile.js';
 import { createLockedJob, recordFailedJob } from '../store/job-store.js';
 import { migrate } from '../store/migrate.js';
@@ -41,8 +50,12 @@ export { recoverAll } from '../load/recovery.js';
 export { describeProfile } from './profile-step.js';
 
 export interface LoadOptions extends CopyFormatInput, LoadTuning, ProfileStepOptions {
-  /** Input path, `-` for stdin; `.gz` is decompressed. */
-  file: string;
+  /** Input path, `-` for stdin; `.gz` is decompressed. Give this or `fromTable`. */
+  file?: string;
+  /** A table to load from instead of a file (a staging table; see pipeline/staging-step.ts). */
+  fromTable?: string;
+  /** What becomes of `fromTable` with the load's commit. Default 'keep'. */
+  then?: StagingThen;
   connection?: ConnectionInput;
   /** An already resolved connection config (the daemon's); takes precedence over `connection`. */
   resolvedConnection?: ConnectionConfig;
@@ -62,6 +75,32 @@ export interface LoadOptions extends CopyFormatInput, LoadTuning, ProfileStepOpt
    * does not change the load's outcome.
    */
   onPhase?: (phase: LoadPhase) => void;
+  /**
+   * Commit in chunks of this many rows (`500000` or 500000) or bytes (`256MB`), each chunk its own
+   * distributed transaction with a manifest row, so an interrupted load can be resumed. Default:
+   * the whole load is one transaction.
+   */
+  commitEvery?: number | string;
+  /**
+   * Continue an interrupted chunked load after its last committed chunk: true for the newest
+   * unfinished job of this table and file, a number for that job. The file must be unchanged.
+   */
+  resume?: boolean | number;
+}
+
+/** A chunked load's chunks (--commit-every). */
+export interface ChunkSummary {
+  commitEvery: CommitEvery;
+  /** Chunks committed, by this run and the runs it resumed. */
+  done: number;
+  /** Chunks and input bytes left: 0 once the load committed. */
+  left: number;
+  bytesLeft: number;
+  /** Chunks and rows this run committed. */
+  thisRun: number;
+  rowsThisRun: number;
+  /** Where this run started, when it resumed a job. */
+  resumedFrom?: { chunk: number; offset: number };
 }
 
 export interface LoadSummary {
@@ -87,13 +126,29 @@ export interface LoadSummary {
   profile?: ShardingProfile;
   /** Nodes where COMMIT PREPARED did not go through; `citus-adaptive-load recover` finishes them. */
   unfinishedCommits?: { node: string; error: string }[];
+  /** With `fromTable`: what became of the staging table. */
+  staging?: { table: string; then: StagingThen; outcome: string };
+  /** With commitEvery: the chunks. `rows` and `rejected` are then the whole job's, resumed runs included. */
+  chunks?: ChunkSummary;
 }
 
 /** Loads one file into one table. Throws on failure, after undoing everything it wrote. */
 export async function load(options: LoadOptions): Promise<LoadSummary> {
   const started = performance.now();
-  const format = resolveCopyFormat(options);
-  const originalSource = inputSource(options.file);
+  // A table's rows leave as COPY's text format (input/table-source.ts); format options are a file's.
+  const format = resolveCopyFormat(options.fromTable !== undefined ? { format: 'text' } : options);
+  if ((options.file === undefined) === (options.fromTable === undefined)) {
+    throw new InvalidConfigurationError('a load reads either a file or a table (--from-table): give exactly one of them');
+  }
+  if (options.then !== undefined && options.fromTable === undefined) {
+    throw new InvalidConfigurationError('--then says what becomes of a staging table: it needs --from-table');
+  }
+  const commitEvery = chunkingOption(options);
+  if (options.fromTable !== undefined && (commitEvery || (options.resume !== undefined && options.resume !== false))) {
+    // The manifest records byte ranges of a file; a table's rows have no such stable cut yet.
+    throw new InvalidConfigurationError('--commit-every and --resume work on files; a load from a table (--from-table) is one transaction');
+  }
+  const fileSource = options.file !== undefined ? inputSource(options.file) : undefined;
   const conn = options.resolvedConnection ?? resolveConnectionConfig(options.connection ?? {});
   const notices: string[] = [];
   const notice = (m: string) => {
@@ -105,6 +160,8 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
   trace('load starts');
   const coordinator = await connectCoordinator(conn, 'citus-adaptive-load', conn.timeouts);
   let createdTable: string | undefined;
+  /** Chunks of this job are committed: a failure must not drop the table that holds them. */
+  let committedChunks = false;
   try {
     trace('coordinator connected');
     phase('connected');
@@ -116,7 +173,9 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     // (this session will hold that job's lock, so recovery would take it for abandoned).
     const recovery = citus ? recoverAll(coordinator, conn) : undefined;
     recovery?.catch(() => { /* thrown where it is awaited below */ });
-    let source = originalSource;
+    let source: InputSource = fileSource
+      ?? await stagingSource(coordinator, conn, options.fromTable!, options.columns, await readInputSettings(coordinator));
+    const staged = isTableSource(source) ? source : undefined;
     let table = await findTable(coordinator, options.table);
     let dist = table ? await readDistribution(coordinator, table, citus !== undefined) : undefined;
     const recovered = await recovery;
@@ -129,7 +188,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     let profile: ShardingProfile | undefined;
     let profileId: number | undefined;
     if (citus && (!table || dist!.kind === 'local')) {
-      source = await seekable(source);
+      if (!staged) source = await seekable(source);
       ({ profile, profileId } = await planAndApply(coordinator, source, format, options, table !== undefined,
         () => { createdTable = options.table; }, notice));
       table = await readTable(coordinator, options.table);
@@ -148,10 +207,12 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     if (!table || !dist) table = await readTable(coordinator, options.table); // throws: missing, and no Citus to create it
     if (!dist) dist = await readDistribution(coordinator, table, citus !== undefined);
 
-    const input = await openInput(source);
-    const first = firstLine(input.head);
-    if (!first && input.head.length === 0) throw new InputFileError(`${source.name} is empty: there is nothing to load`);
-    const cols = resolveInputColumns(table, first ?? input.head, format, options.header ?? 'auto', options.columns, source.name);
+    // A table's rows are read later, once its fate's lock is held (staging-fate.ts).
+    const early = staged ? undefined : await openInput(source);
+    const first = early ? firstLine(early.head) : undefined;
+    if (early && !first && early.head.length === 0) throw new InputFileError(`${source.name} is empty: there is nothing to load`);
+    const cols = staged ? stagingColumns(staged, table)
+      : resolveInputColumns(table, first ?? early!.head, format, options.header ?? 'auto', options.columns, source.name);
     const serverEncoding = (await coordinator.query<{ e: string }>("SELECT current_setting('server_encoding') AS e")).rows[0]!.e;
     const path = chooseLoadPath({
       citusVersion: citus, distribution: dist, inputColumns: cols.columns, tableColumns: table.columns,
@@ -162,15 +223,51 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       throw new InvalidConfigurationError(`--max-errors needs input the client can split into rows; ${format.encoding} input `
         + 'goes whole through PostgreSQL\'s COPY, which stops at the first bad row');
     }
+    if (embedsAscii(format.encoding) && commitEvery) {
+      throw new InvalidConfigurationError(`--commit-every needs input the client can split into rows; ${format.encoding} input `
+        + 'goes whole through PostgreSQL\'s COPY as one statement');
+    }
 
-    const jobId = await createLockedJob(coordinator, {
+    const fate = staged ? new StagingFate(options.then ?? 'keep', staged.table, conn.timeouts.lockMs) : undefined;
+    if (fate && fate.then !== 'keep' && path.kind !== 'direct') {
+      throw new InvalidConfigurationError(`--then ${fate.then} needs the direct path, whose commit record's transaction can also `
+        + `${fate.then} the staging table; this load goes through the coordinator (${path.reason}). Load with --then keep `
+        + 'and empty the staging table yourself');
+    }
+    // --resume: the job to continue, checked against the file (recovery has finished its chunks above).
+    let resumed: { jobId: number; point: ResumePoint } | undefined;
+    if (options.resume !== undefined && options.resume !== false) {
+      if (recovered && recovered.unreachable.length > 0) {
+        throw new ClusterStateError(`cannot resume while recovery cannot reach ${recovered.unreachable.map((u) => u.node).join(', ')}: `
+          + 'a chunk prepared there may or may not be committed. Retry when every node is reachable');
+      }
+      resumed = await findResumableJob(coordinator, `${table.schema}.${table.name}`, source, options.resume);
+      notice(`resuming job ${resumed.jobId} after ${resumed.point.chunksDone} committed chunk(s), at byte ${resumed.point.offset}`
+        + `${source.compressed ? ' of the decompressed input' : ''}`);
+    }
+    const every = commitEvery;
+    const jobId = resumed?.jobId ?? await createLockedJob(coordinator, {
       table: `${table.schema}.${table.name}`, source: source.name, path: path.kind, reason: path.reason,
-      options: { format: format.kind, header: cols.header, maxErrors: options.maxErrors ?? 0 },
+      options: { format: format.kind, header: cols.header, maxErrors: options.maxErrors ?? 0, ...(every ? { commitEvery: every } : {}) },
       ...(profileId !== undefined ? { profileId } : {}),
     });
+    if (every && !resumed) {
+      await recordJobChunking(coordinator, jobId, {
+        ...every, ...(source.size !== undefined ? { sourceBytes: source.size } : {}),
+        // Stdin (spooled or not) is gone once read: no fingerprint, so never resumable.
+        ...(fileSource?.path !== undefined ? { fingerprint: fingerprintFile(fileSource.path) } : {}),
+      });
+    }
     trace('job recorded and locked');
-    const rejects = new Rejects(source.name, options.maxErrors ?? 0, options.rejectsFile);
+    const rejects = new Rejects(source.name, options.maxErrors ?? 0, options.rejectsFile,
+      resumed ? { previous: resumed.point.rejected, fileOffset: resumed.point.rejectsOffset } : undefined);
+    const chunking: ChunkedRun | undefined = every ? {
+      every, firstChunk: resumed?.point.chunksDone ?? 0, startOffset: resumed?.point.offset ?? 0, startLine: resumed?.point.line ?? 1,
+      committed: 0, rows: 0, rejected: 0,
+    } : undefined;
     let locks: HeldShardLocks | undefined;
+    let input = early;
+    let resolverSession: pg.Client | undefined;
     try {
       // Direct writes to shard placements hold Citus's own COPY locks until the last COMMIT
       // PREPARED, and route by the placements read under them (see shard-locks.ts).
@@ -180,20 +277,34 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
         trace('shard locks held');
       }
       phase('locked');
+      await fate?.begin(coordinator);
+      // A failed lookup of an unsure value would abort the transaction fate opened: look them
+      // up on a session of their own (same role, database and so the same DateStyle and TimeZone).
+      if (fate?.transactionOpen) resolverSession = await connectCoordinator(conn, `citus-adaptive-load job ${jobId} lookups`, conn.timeouts);
+      input ??= await openInput(source);
       const run = new LoadRun({
         coordinator, connection: conn, jobId, table, distribution: dist, path: path.kind,
         ...(locks ? { checkLocks: locks.check } : {}),
         unsplit: embedsAscii(format.encoding), columns: cols.columns, format, source,
         settings: await readInputSettings(coordinator), rejects, tuning: options,
         onProgress: options.onProgress, onPhase: phase,
+        ...(fate ? { commitSteps: fate.commitSteps, commitTransactionOpen: fate.transactionOpen } : {}),
+        ...(resolverSession ? { resolverSession } : {}),
+        ...(chunking ? { chunking } : {}),
       });
-      const result = await run.execute(input, cols.header, started);
+      // A resumed job reads on from its last chunk's end; only the input's start has the header.
+      if (chunking && chunking.startOffset > 0) {
+        input.close();
+        input = await openInput(source, chunking.startOffset);
+      }
+      const result = await run.execute(input, cols.header && (chunking?.startOffset ?? 0) === 0, started);
+      const previous = resumed?.point;
       return {
         table: `${table.schema}.${table.name}`,
         path: path.kind,
         ...(path.reason ? { reason: path.reason } : {}),
-        rows: result.rows,
-        rejected: rejects.count,
+        rows: result.rows + (previous?.rows ?? 0),
+        rejected: rejects.total,
         seconds: result.seconds,
         rowsPerSecond: result.seconds > 0 ? Math.round(result.rows / result.seconds) : result.rows,
         shards: path.kind === 'direct' ? dist.shards.length : 0,
@@ -207,18 +318,38 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
         ...(recovered ? { recovered } : {}),
         ...(profile ? { profile } : {}),
         ...(result.unfinished.length ? { unfinishedCommits: result.unfinished } : {}),
+        ...(fate && staged ? { staging: { table: `${staged.table.schema}.${staged.table.name}`, then: fate.then, outcome: fate.describeDone() } } : {}),
+        ...(chunking ? { chunks: {
+          commitEvery: chunking.every, done: chunking.firstChunk + chunking.committed, left: 0, bytesLeft: 0,
+          thisRun: chunking.committed, rowsThisRun: chunking.rows,
+          ...(previous ? { resumedFrom: { chunk: previous.chunksDone, offset: previous.offset } } : {}),
+        } } : {}),
       };
     } catch (err) {
       const message = describeError(err);
-      await recordFailedJob(coordinator, jobId, message, rejects.count).catch(() => {});
+      await fate?.abandon(coordinator);
+      if (chunking) {
+        // Committed chunks stay, with their counts; the job is resumable.
+        if (chunking.committed > 0 || resumed) committedChunks = true;
+        const chunkNote = ` (${chunking.firstChunk + chunking.committed} chunk(s) committed: run the same command with --resume to continue)`;
+        await recordFailedJob(coordinator, jobId, message + chunkNote, undefined).catch(() => {});
+        await addJobSeconds(coordinator, jobId, (performance.now() - started) / 1000).catch(() => {});
+        if (err instanceof Error && (chunking.committed > 0 || resumed)) err.message += chunkNote;
+      } else {
+        await recordFailedJob(coordinator, jobId, message, rejects.count).catch(() => {});
+      }
       throw err;
     } finally {
+      // Closed by the run as it ends; here also when the run never started (a table's reader
+      // session would otherwise stay open, in its transaction).
+      input?.close();
+      if (resolverSession) endWithoutWaiting(resolverSession);
       await locks?.release();
       rejects.close();
     }
   } catch (err) {
     // A table this run created holds nothing committed: a failed load leaves nothing behind.
-    if (createdTable && !(err instanceof CommitOutcomeUnknownError)) {
+    if (createdTable && !committedChunks && !(err instanceof CommitOutcomeUnknownError)) {
       await dropCreatedTable(coordinator, createdTable).catch((e: unknown) => {
         options.onNotice?.(`could not drop ${createdTable}, which this load created: ${describeError(e)}`);
       });
@@ -229,6 +360,24 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     endWithoutWaiting(coordinator);
     trace('coordinator closed');
   }
+}
+
+/** The --commit-every option, parsed; stdin may be chunked but never resumed (its bytes are gone once read). */
+function chunkingOption(options: LoadOptions): CommitEvery | undefined {
+  const resume = options.resume !== undefined && options.resume !== false;
+  if (resume && options.file === '-') {
+    throw new InvalidConfigurationError('--resume needs the input as a file: stdin cannot be read again from where the load '
+      + 'stopped. Save the input to a file and load that with --commit-every');
+  }
+  if (options.commitEvery === undefined) {
+    if (resume) throw new InvalidConfigurationError('--resume needs --commit-every, as the interrupted load had: run the same command with --resume added');
+    return undefined;
+  }
+  const every = parseCommitEvery(String(options.commitEvery));
+  if (!every) {
+    throw new InvalidConfigurationError(`--commit-every must be a row count (500000) or a size (256MB, 1GB, 64kB), got ${JSON.stringify(options.commitEvery)}`);
+  }
+  return every;
 }
 
 async function dropCreatedTable(db: pg.Client, name: string): Promise<void> {

@@ -29,6 +29,12 @@ export interface LoadOptionValues extends CopyFormatInput {
   batchBytes?: number;
   fastPath?: boolean;
   viaCoordinator?: boolean;
+  /** Load from this table (a staging table) instead of a file; read as psql reads names. */
+  fromTable?: string;
+  /** What becomes of the staging table with the load's commit (default keep). */
+  then?: 'keep' | 'truncate' | 'drop';
+  /** Commit in chunks of this many rows (`500000`) or bytes (`256MB`); absent: one transaction. */
+  commitEvery?: string;
 }
 
 /** Options only a local caller (the CLI) may set: files on the loading machine, and the row bound. */
@@ -37,6 +43,8 @@ export interface LocalLoadOptionValues extends LoadOptionValues {
   rejectsFile?: string;
   profileFile?: string;
   saveProfile?: string;
+  /** Continue an interrupted chunked load: true, the newest of this table and file; a number, that job. */
+  resume?: boolean | number;
 }
 
 /** One ASCII character COPY can use as delimiter/quote/escape: printable or tab, never a newline. */
@@ -66,6 +74,11 @@ const LOAD_OPTION_PROPERTIES = {
   batchBytes: { type: 'integer', minimum: 1024 },
   fastPath: { type: 'boolean' },
   viaCoordinator: { type: 'boolean' },
+  // A name, quoted parts and a schema included; parseQualifiedName decides what it names.
+  fromTable: { type: 'string', minLength: 1, maxLength: 300, pattern: '^[^\\u0000\\r\\n]*$' },
+  then: { enum: ['keep', 'truncate', 'drop'] },
+  // Rows (digits) or bytes (a size with a unit); a string, as the flag gives it.
+  commitEvery: { type: 'string', pattern: '^\\s*[0-9]+(\\.[0-9]+)?\\s*([kKMGT]i?B?|B)?\\s*$' },
 } as const;
 
 export const LOAD_OPTIONS_SCHEMA = {
@@ -84,6 +97,7 @@ export const LOCAL_LOAD_OPTIONS_SCHEMA = {
     rejectsFile: PATH,
     profileFile: PATH,
     saveProfile: PATH,
+    resume: { anyOf: [{ type: 'boolean' }, { type: 'integer', minimum: 1 }] },
   },
 } as const;
 
@@ -128,6 +142,8 @@ const PATTERN_MEANING: Readonly<Record<string, string>> = {
   escape: 'must be a single ASCII character (printable or tab)',
   null: 'cannot contain a newline or carriage return',
   encoding: 'must be an encoding name as PostgreSQL spells it (letters, digits, _ and -)',
+  fromTable: 'cannot contain a newline or NUL',
+  commitEvery: 'must be a row count (500000) or a size (256MB, 1GB, 64kB)',
 };
 
 /** Every schema error as `key: what is wrong (got value)`, so the caller sees which key to fix. */

@@ -8,6 +8,8 @@ import { citusVersion } from '../catalog/catalog.js';
 import { parseQualifiedName, quoteQualifiedName } from '../connect/qualified-name.js';
 import type { CopyFormat } from '../input/copy-format.js';
 import type { InputSource } from '../input/input-source.js';
+import { isTableSource } from '../input/table-source.js';
+import { sampleTable } from './table-sampler.js';
 import { INFERRED_TO_PG, planProfile } from './planner.js';
 import { validateProfile, type ShardingProfile } from './sharding-profile.js';
 
@@ -36,7 +38,12 @@ function sanitize(name: string): string {
 
 /** Samples the input and describes every column; needs no database. */
 export async function analyzeInput(source: InputSource, format: CopyFormat, options: SampleOptions & { existingColumns?: { name: string; type: string }[] } = {}): Promise<InputAnalysis> {
-  const sample = await sampleInput(source, format, options);
+  return describeSample(await sampleInput(source, format, options), options.existingColumns);
+}
+
+/** Describes every column of a sample, a file's or a table's (table-sampler.ts). */
+export function describeSample(sample: FileSample, existingColumns: { name: string; type: string }[] | undefined): InputAnalysis {
+  const options = { existingColumns };
   const names = columnNames(sample, options.existingColumns?.map((c) => c.name));
   const positions = sample.rows.map((r) => r.position);
   const values: Record<string, (string | null)[]> = {};
@@ -102,7 +109,15 @@ export async function planForInput(db: pg.Client, source: InputSource, format: C
         WHERE k.conrelid = $1::regclass AND k.contype = 'f' AND array_length(k.conkey, 1) = 1`, [rel]);
     declared = f.rows.map((r) => ({ column: r.col, table: r.ref, refColumn: r.refcol }));
   }
-  const analysis = await analyzeInput(source, format, { ...options, existingColumns });
+  let analysis: InputAnalysis;
+  if (isTableSource(source)) {
+    // A table's columns come with their types: a table created for them gets the same ones.
+    existingColumns ??= source.columns.map((c) => ({ name: c.name, type: c.displayType, typeName: c.typeName,
+      ...(c.maxChars !== undefined ? { maxChars: c.maxChars } : {}) }));
+    analysis = describeSample(await sampleTable(db, source.table, source.columns, { rows: options.rows, seed: options.seed }), existingColumns);
+  } else {
+    analysis = await analyzeInput(source, format, { ...options, existingColumns });
+  }
   const clusterTables = await readClusterTables(db, citus, rel ?? undefined);
   const distinctSamples: Record<string, string[]> = {};
   for (const c of analysis.columns) distinctSamples[c.name] = [...new Set(analysis.values[c.name]!.filter((v): v is string => v !== null))];

@@ -37,7 +37,8 @@ export interface FileSample {
   readonly source: string;
   readonly header: string[] | undefined;
   readonly rows: SampledRow[];
-  readonly method: 'blocks' | 'reservoir' | 'whole';
+  /** blocks/reservoir/whole: a file; system/bernoulli (TABLESAMPLE) or whole: a table (table-sampler.ts). */
+  readonly method: 'blocks' | 'reservoir' | 'whole' | 'system' | 'bernoulli';
   readonly totalBytes: number | undefined;
   /** Estimated rows in the whole input. */
   readonly estimatedRows: number;

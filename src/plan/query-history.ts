@@ -1,5 +1,6 @@
 import { parse } from 'libpg-query';
-import type { Queryable } from '../connect/queryable.js';
+import type pg from 'pg';
+import QueryStream from 'pg-query-stream';
 import { parseQualifiedName } from '../connect/qualified-name.js';
 
 /** How the workload uses one column of the target table, weighted by calls. */
@@ -27,23 +28,33 @@ export interface StatementStat {
   readonly totalTimeMs: number;
 }
 
+/** Rows fetched per round trip while reading the history. */
+const HISTORY_BATCH_ROWS = 500;
+
 /**
  * Statements of the current database from pg_stat_statements, when the extension is there. With
  * `mentioning`, only those whose text contains that name (a cheap prefilter; the parser decides).
+ * The rows stream (pg-query-stream): pg_stat_statements may hold many thousands of long texts.
  */
-export async function readStatementStats(db: Queryable, mentioning?: string): Promise<StatementStat[] | undefined> {
+export async function readStatementStats(db: pg.ClientBase, mentioning?: string): Promise<StatementStat[] | undefined> {
   const ext = await db.query("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'");
   if (!ext.rowCount) return undefined;
   try {
-    const r = await db.query<{ query: string; calls: string; total: number }>(
-      `SELECT query, calls::text, total_exec_time AS total FROM pg_stat_statements
+    const stats: StatementStat[] = [];
+    const stream = db.query(new QueryStream(
+      `SELECT query, calls::text AS calls, total_exec_time AS total FROM pg_stat_statements
         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND calls > 0
-          AND ($1::text IS NULL OR strpos(lower(query), lower($1)) > 0)`, [mentioning ?? null]);
-    return r.rows.map((x) => ({ query: x.query, calls: Number(x.calls), totalTimeMs: x.total }));
+          AND ($1::text IS NULL OR strpos(lower(query), lower($1)) > 0)`, [mentioning ?? null], { batchSize: HISTORY_BATCH_ROWS }));
+    for await (const row of stream) {
+      const x = row as { query: string; calls: string; total: number };
+      stats.push({ query: x.query, calls: Number(x.calls), totalTimeMs: x.total });
+    }
+    return stats;
   } catch {
     return undefined; // not in shared_preload_libraries: no history
   }
 }
+
 
 type Json = Record<string, unknown>;
 const AGGREGATES = new Set(['count', 'sum', 'avg', 'min', 'max', 'stddev', 'variance', 'array_agg', 'string_agg', 'bool_and', 'bool_or']);

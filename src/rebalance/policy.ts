@@ -73,9 +73,6 @@ export const MIN_WINDOW_CALLS = 200;
  */
 export const SHARE_SMOOTHING = 0.5;
 
-/** Recorded windows (with signal) the model reads back: older ones have no say after smoothing. */
-export const MODEL_HISTORY_WINDOWS = 24;
-
 /**
  * Error scoring: an actual share below this (of all load) is too small for a relative error to mean
  * anything (a 0.1% shard predicted at 4% is a 3,900% MAPE for 4 points of share). MAPE leaves such
@@ -96,3 +93,21 @@ export const MOVE_PAYBACK_WINDOWS = 12;
 export const MOVE_COPY_BYTES_PER_MS = 20_000;
 export const MOVE_COST_MARGIN = 2;
 export const MIN_MOVE_GAIN_SHARE = 0.01;
+
+// --- History retention and the bounded cycle read (store/retention.ts, store/history-store.ts) ---
+
+/**
+ * Default retention horizon of the monitor's history (windows and what hangs off them: shard
+ * load, prediction history, node metrics, advice; model states): a month of windows, long enough
+ * for a DBA's "what happened last week" and far more than the model trains on.
+ */
+export const DEFAULT_RETAIN_DAYS = 30;
+/** Rows one pruning statement deletes: short locks, small WAL bursts. */
+export const RETENTION_BATCH_ROWS = 10_000;
+/** Pruning statements per cycle: bounds a cycle's pruning work; the rest goes next cycle. */
+export const RETENTION_MAX_BATCHES = 50;
+/**
+ * Active windows the model refits on each cycle: enough pairs of consecutive windows to fit three
+ * weights steadily, few enough that a cycle's read stays the same size as history grows.
+ */
+export const HISTORY_WINDOWS = 48;

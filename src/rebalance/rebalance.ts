@@ -3,9 +3,10 @@ import { readDistribution, readTable, requireCitus, type DistributionKind } from
 import { parseNodeLabel } from '../connect/config.js';
 import { recentShares } from '../workload/load-history.js';
 import {
-  MODEL_HISTORY_WINDOWS, REBALANCER_IMPROVEMENT_THRESHOLD, REBALANCER_MINIMUM_THRESHOLD, REBALANCER_THRESHOLD, SHARE_SMOOTHING,
+  HISTORY_WINDOWS, REBALANCER_IMPROVEMENT_THRESHOLD, REBALANCER_MINIMUM_THRESHOLD, REBALANCER_THRESHOLD, SHARE_SMOOTHING,
 } from './policy.js';
 import { judgeMoves, type ClusterLoad } from './move-gain.js';
+import { recordingMoves, type ActionOrigin, type ShardGroupMove } from './placement-diff.js';
 
 export const STRATEGY = 'adaptive_load';
 
@@ -22,6 +23,11 @@ export interface PlannedMove {
 export interface RebalanceResult {
   readonly moves: PlannedMove[];
   readonly applied: boolean;
+  /**
+   * What really moved (read from the placements before and after, every colocated shard
+   * included), each recorded in adaptive_load.actions with its undo. Empty on a dry run.
+   */
+  readonly moved: ShardGroupMove[];
   /**
    * Set when the table asked for is not hash-distributed (reference, Citus local, plain): why
    * there is nothing to rebalance. Not a failure: nothing is out of balance.
@@ -107,7 +113,7 @@ async function clusterLoad(db: Queryable): Promise<ClusterLoad> {
   const nodes = await db.query<{ node: string; capacity: number }>(
     `SELECT nodename || ':' || nodeport AS node, CASE WHEN shouldhaveshards THEN adaptive_load.node_capacity(nodeid) ELSE 0 END AS capacity
        FROM pg_dist_node WHERE noderole = 'primary' AND isactive`);
-  const recent = await recentShares(db, MODEL_HISTORY_WINDOWS);
+  const recent = await recentShares(db, HISTORY_WINDOWS);
   let windowMs = 0;
   recent.forEach((w, i) => { windowMs = i === 0 ? w.totalMs : SHARE_SMOOTHING * w.totalMs + (1 - SHARE_SMOOTHING) * windowMs; });
   return {
@@ -126,16 +132,16 @@ async function clusterLoad(db: Queryable): Promise<ClusterLoad> {
  * moves are made, in plan order, with citus_move_shard_placement (which moves the colocated
  * shards with each, blocking writes to them while it copies).
  */
-export async function rebalance(db: Queryable, options: { dryRun: boolean; table?: string; threshold?: number }): Promise<RebalanceResult> {
+export async function rebalance(db: Queryable, options: { dryRun: boolean; table?: string; threshold?: number; origin?: ActionOrigin }): Promise<RebalanceResult> {
   await requireCitus(db, 'rebalance');
   if (options.table !== undefined) {
     const why = await notRebalanced(db, options.table);
-    if (why) return { moves: [], applied: false, notRebalanced: why };
+    if (why) return { moves: [], applied: false, moved: [], notRebalanced: why };
   }
   await ensureStrategy(db);
   const down = await unansweredNodes(db);
   if (down.length > 0) {
-    return { moves: [], applied: false, held: `${down.join(', ')} did not answer in the latest monitoring window: no shard moves until a window reads every node` };
+    return { moves: [], applied: false, moved: [], held: `${down.join(', ')} did not answer in the latest monitoring window: no shard moves until a window reads every node` };
   }
   const planned: PlannedMove[] = [];
   for (const table of await colocationGroups(db, options.table)) {
@@ -150,13 +156,17 @@ export async function rebalance(db: Queryable, options: { dryRun: boolean; table
   const verdicts = planned.length ? judgeMoves(planned, await clusterLoad(db)) : [];
   const moves = verdicts.filter((v) => v.keep).map((v) => ({ ...v.move, gainShare: v.gainShare, reason: v.reason }));
   const skipped = verdicts.filter((v) => !v.keep).map((v) => ({ ...v.move, gainShare: v.gainShare, reason: v.reason }));
-  if (!options.dryRun) {
-    for (const m of moves) {
-      const from = parseNodeLabel(m.from);
-      const to = parseNodeLabel(m.to);
-      await db.query('SELECT citus_move_shard_placement($1::bigint, $2, $3, $4, $5, shard_transfer_mode => \'block_writes\')',
-        [m.shardId, from.host, from.port, to.host, to.port]);
-    }
+  const moved: ShardGroupMove[] = [];
+  if (!options.dryRun && moves.length > 0) {
+    // What really moved is read from the placements before and after, and recorded with its undo.
+    moved.push(...await recordingMoves(db, options.origin ?? { startedBy: 'library' }, async () => {
+      for (const m of moves) {
+        const from = parseNodeLabel(m.from);
+        const to = parseNodeLabel(m.to);
+        await db.query("SELECT citus_move_shard_placement($1::bigint, $2, $3, $4, $5, shard_transfer_mode => 'block_writes')",
+          [m.shardId, from.host, from.port, to.host, to.port]);
+      }
+    }));
   }
-  return { moves, applied: !options.dryRun && moves.length > 0, ...(skipped.length ? { skipped } : {}) };
+  return { moves, applied: !options.dryRun && moves.length > 0, moved, ...(skipped.length ? { skipped } : {}) };
 }

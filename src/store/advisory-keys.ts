@@ -25,3 +25,11 @@ export function requestLockKeySql(param: string): string {
 export function tableLockKeySql(param: string): string {
   return `((4407636::bigint << 40) + ${param}::oid::bigint)`;
 }
+
+/**
+ * 'CAQ': held shared by every daemon's request listener while it listens, so SQL can tell that a
+ * daemon will run a request (adaptive_load.distribute_table hands its move to one then).
+ */
+export function requestListenerLockKeySql(): string {
+  return '(4407633::bigint << 40)';
+}

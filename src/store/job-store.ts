@@ -35,10 +35,15 @@ export async function createLockedJob(db: Queryable, job: JobStart): Promise<num
   return Number(r.rows[0]!.job_id);
 }
 
-/** A job whose loading process is gone ends as recovery decided for its prepared transactions. */
+/**
+ * A job whose loading process is gone ends as recovery decided for its prepared transactions; a
+ * chunked job is 'interrupted' (its committed chunks stay, --resume continues after them).
+ */
 export async function markAbandonedJob(db: Queryable, jobId: number, outcome: 'committed' | 'rolled_back'): Promise<void> {
   await db.query(
-    `UPDATE adaptive_load.load_jobs SET status = $2, finished_at = coalesce(finished_at, now()),
+    `UPDATE adaptive_load.load_jobs
+        SET status = CASE WHEN chunk_rows IS NOT NULL OR chunk_bytes IS NOT NULL THEN 'interrupted' ELSE $2 END,
+            finished_at = coalesce(finished_at, now()),
             error = coalesce(error, 'the loading process ended before finishing; recovered')
       WHERE job_id = $1 AND status = 'running'`, [jobId, outcome]);
 }
@@ -72,8 +77,10 @@ export async function recordCommittedJob(db: Queryable, jobId: number, result: J
   }
 }
 
-export async function recordFailedJob(db: Queryable, jobId: number, error: string, rejected: number): Promise<void> {
+/** `rejected` undefined: keep the job's count (a chunked job's committed chunks summed it). */
+export async function recordFailedJob(db: Queryable, jobId: number, error: string, rejected: number | undefined): Promise<void> {
   await db.query(
-    `UPDATE adaptive_load.load_jobs SET status = 'failed', finished_at = now(), error = $2, rows_rejected = $3
-      WHERE job_id = $1 AND status = 'running'`, [jobId, error, rejected]);
+    `UPDATE adaptive_load.load_jobs SET status = 'failed', finished_at = now(), error = $2,
+            rows_rejected = coalesce($3::bigint, rows_rejected)
+      WHERE job_id = $1 AND status = 'running'`, [jobId, error, rejected ?? null]);
 }

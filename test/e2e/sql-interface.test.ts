@@ -94,7 +94,7 @@ describe('SQL interface, requests and reports', () => {
     assert.ok(routines.rows.length >= 8);
     for (const r of routines.rows) assert.match(r.config, /search_path=pg_catalog, pg_temp/, r.f);
     const definers = await sql("SELECT proname FROM pg_proc WHERE pronamespace = 'adaptive_load'::regnamespace AND prosecdef ORDER BY 1");
-    assert.deepEqual(definers.rows.map((r) => r.proname), ['request_load', 'request_rebalance']);
+    assert.deepEqual(definers.rows.map((r) => r.proname), ['request_load', 'request_load_from_table', 'request_rebalance']);
     // A target name is an identifier, never SQL text.
     const injected = await sql("CALL adaptive_load.distribute_table('orders', 'x (a int); CREATE TABLE injected_dt (y int); --')").then(() => 'ran', (e: Error) => e.message);
     assert.match(injected, /not a valid identifier/);

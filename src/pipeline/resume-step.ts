@@ -1,0 +1,32 @@
+/**
+ * Which job a `--resume` continues, and whether it may: the named job (or the newest unfinished
+ * chunked job of this table and file), not committed, not running in another process, and read
+ * from the same, unchanged file (fingerprint.ts). On success the job is this session's again
+ * (its lock held, status running) and the point after its last committed chunk is returned.
+ */
+import { resolve } from 'node:path';
+import type { Queryable } from '../connect/queryable.js';
+import { InvalidConfigurationError } from '../errors.js';
+import { fingerprintDifference, fingerprintFile } from '../input/fingerprint.js';
+import type { InputSource } from '../input/input-source.js';
+import { newestUnfinishedJob, readJob, readResumePoint, reopenJob, type ResumePoint } from '../store/chunk-store.js';
+
+export async function findResumableJob(db: Queryable, table: string, source: InputSource, which: true | number)
+  : Promise<{ jobId: number; point: ResumePoint }> {
+  if (source.path === undefined) throw new InvalidConfigurationError('--resume needs the input as a file, not stdin');
+  const now = fingerprintFile(source.path);
+  const job = which === true ? await newestUnfinishedJob(db, table, resolve(source.path)) : await readJob(db, which);
+  if (!job) {
+    throw new InvalidConfigurationError(which === true
+      ? `there is no unfinished chunked load of ${source.name} into ${table} to resume; run without --resume to start one`
+      : `there is no load job ${which}`);
+  }
+  const refuse = (why: string) => new InvalidConfigurationError(`cannot resume job ${job.jobId}: ${why}`);
+  if (job.table !== table) throw refuse(`it loads ${job.table}, not ${table}`);
+  if (job.status === 'committed') throw refuse('it is committed already: every chunk is loaded');
+  if (job.chunkRows === undefined && job.chunkBytes === undefined) throw refuse('it was not a chunked load (--commit-every), so nothing of it was kept');
+  const difference = fingerprintDifference(job.fingerprint, now);
+  if (difference) throw refuse(`the source changed since it started: ${difference}. Its committed chunks stay; load the new file as a new job`);
+  if (!await reopenJob(db, job.jobId)) throw refuse('another process is loading it right now');
+  return { jobId: job.jobId, point: await readResumePoint(db, job.jobId) };
+}
