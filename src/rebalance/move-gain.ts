@@ -8,7 +8,8 @@ import { MIN_MOVE_GAIN_SHARE, MOVE_COPY_BYTES_PER_MS, MOVE_COST_MARGIN, MOVE_PAY
  *
  * Gain of a move: how much load above the nodes' fair shares (by capacity) it removes, on node
  * loads that already include the moves kept before it; the dropped ones are not simulated, so a
- * move that only made sense after a dropped one is dropped too.
+ * move that only made sense after a dropped one is dropped too. Before any window with load was
+ * recorded, the shares are the prior's and only the least gain applies (no load to weigh a copy by).
  */
 export interface MoveCandidate {
   readonly shardId: string;
@@ -66,9 +67,14 @@ export function judgeMoves<M extends MoveCandidate>(moves: readonly M[], load: C
     const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
     let reason: string;
     let keep = false;
-    if (!(load.windowMs > 0)) reason = 'no window with enough load was recorded yet: nothing to gain from moving';
-    else if (gainShare < MIN_MOVE_GAIN_SHARE) reason = `it would remove ${pct(gainShare)} of the load above fair shares, less than ${pct(MIN_MOVE_GAIN_SHARE)}`;
-    else if (gainMs < MOVE_COST_MARGIN * costMs) {
+    if (gainShare < MIN_MOVE_GAIN_SHARE) reason = `it would remove ${pct(gainShare)} of the load above fair shares, less than ${pct(MIN_MOVE_GAIN_SHARE)}`;
+    else if (!(load.windowMs > 0)) {
+      // No load measured yet (a new cluster, or only noise so far): the prediction is the prior
+      // (profile or sizes), and balancing it is what a DBA asking for a rebalance wants, as
+      // Citus's by_disk_size would; there is no load yet to weigh a copy against.
+      keep = true;
+      reason = `no load measured yet: removes ${pct(gainShare)} of the prior's load above fair shares`;
+    } else if (gainMs < MOVE_COST_MARGIN * costMs) {
       reason = `its gain (${gainMs.toFixed(0)} ms over ${MOVE_PAYBACK_WINDOWS} windows) does not beat ${MOVE_COST_MARGIN}x its copy (${costMs.toFixed(0)} ms)`;
     } else {
       keep = true;

@@ -29,11 +29,12 @@ describe('move gain', () => {
     assert.ok(v[2]!.gainShare < 0);
   });
 
-  it('crumbs and noise move nothing: below the least gain, and without any window with load', () => {
+  it('crumbs move nothing; before any load was measured, the prior is balanced without a copy cost', () => {
     assert.equal(judgeMoves([{ shardId: 's3', from: 'a', to: 'b' }], load())[0]!.keep, false, `gain 0.005 < ${MIN_MOVE_GAIN_SHARE}`);
-    const none = judgeMoves([{ shardId: 's1', from: 'a', to: 'b' }], load({ windowMs: 0 }))[0]!;
-    assert.equal(none.keep, false);
-    assert.match(none.reason, /no window/);
+    assert.equal(judgeMoves([{ shardId: 's3', from: 'a', to: 'b' }], load({ windowMs: 0 }))[0]!.keep, false);
+    const prior = judgeMoves([{ shardId: 's1', from: 'a', to: 'b' }], load({ windowMs: 0, groupBytes: new Map([['s1', 1e12]]) }))[0]!;
+    assert.equal(prior.keep, true, prior.reason);
+    assert.match(prior.reason, /no load measured yet/);
   });
 
   it('a move whose copy costs more than its gain over the payback windows (with the margin) is not made', () => {
