@@ -91,25 +91,31 @@ async function unansweredNodes(db: Queryable): Promise<string[]> {
  * share and the strategy's capacity; and the load of recent windows.
  */
 async function clusterLoad(db: Queryable): Promise<ClusterLoad> {
-  const shards = (await db.query<{ shard: string; grp: string; node: string; share: number; bytes: string }>(
-    // Sizes once for all shards (citus_shards asks every worker), not once per shard.
-    `WITH sizes AS MATERIALIZED (SELECT shardid, sum(shard_size) AS bytes FROM citus_shards GROUP BY shardid)
-     SELECT s.shardid::text AS shard,
-            CASE WHEN p.colocationid = 0 THEN 's' || s.shardid ELSE p.colocationid || '/' || s.shardminvalue END AS grp,
-            n.nodename || ':' || n.nodeport AS node, coalesce(pr.predicted_share, 0) AS share,
-            coalesce((SELECT z.bytes FROM sizes z WHERE z.shardid = s.shardid), 0)::text AS bytes
-       FROM pg_dist_shard s JOIN pg_dist_partition p USING (logicalrelid)
-       JOIN pg_dist_placement pl USING (shardid) JOIN pg_dist_node n USING (groupid)
-       LEFT JOIN adaptive_load.shard_predictions pr ON pr.shard_id = s.shardid
-      WHERE p.partmethod = 'h' AND n.noderole = 'primary'`)).rows;
-  const groupShare = new Map<string, number>();
+  // Each shard group's cost is the strategy's own shard_cost (the same input Citus planned with),
+  // asked once per group; shares are of the sum over groups.
+  const shards = (await db.query<{ shard: string; grp: string; node: string; cost: number; bytes: string }>(
+    `WITH sizes AS MATERIALIZED (SELECT shardid, sum(shard_size) AS bytes FROM citus_shards GROUP BY shardid),
+     placed AS (
+       SELECT s.shardid, CASE WHEN p.colocationid = 0 THEN 's' || s.shardid ELSE p.colocationid || '/' || s.shardminvalue END AS grp,
+              n.nodename || ':' || n.nodeport AS node
+         FROM pg_dist_shard s JOIN pg_dist_partition p USING (logicalrelid)
+         JOIN pg_dist_placement pl USING (shardid) JOIN pg_dist_node n USING (groupid)
+        WHERE p.partmethod = 'h' AND n.noderole = 'primary'),
+     grouped AS (SELECT grp, adaptive_load.shard_cost(min(shardid)) AS cost FROM placed GROUP BY grp)
+     SELECT x.shardid::text AS shard, x.grp, x.node, g.cost,
+            coalesce((SELECT z.bytes FROM sizes z WHERE z.shardid = x.shardid), 0)::text AS bytes
+       FROM placed x JOIN grouped g USING (grp)`)).rows;
+  const groupCost = new Map<string, number>();
   const groupBytes = new Map<string, number>();
-  const nodeShare = new Map<string, number>();
+  const groupNode = new Map<string, string>();
   for (const s of shards) {
-    groupShare.set(s.grp, (groupShare.get(s.grp) ?? 0) + s.share);
+    groupCost.set(s.grp, s.cost);
+    groupNode.set(s.grp, s.node);
     groupBytes.set(s.grp, (groupBytes.get(s.grp) ?? 0) + Number(s.bytes));
-    nodeShare.set(s.node, (nodeShare.get(s.node) ?? 0) + s.share);
   }
+  const total = [...groupCost.values()].reduce((a, b) => a + b, 0) || 1;
+  const nodeShare = new Map<string, number>();
+  for (const [grp, cost] of groupCost) nodeShare.set(groupNode.get(grp)!, (nodeShare.get(groupNode.get(grp)!) ?? 0) + cost / total);
   const nodes = await db.query<{ node: string; capacity: number }>(
     `SELECT nodename || ':' || nodeport AS node, CASE WHEN shouldhaveshards THEN adaptive_load.node_capacity(nodeid) ELSE 0 END AS capacity
        FROM pg_dist_node WHERE noderole = 'primary' AND isactive`);
@@ -117,7 +123,7 @@ async function clusterLoad(db: Queryable): Promise<ClusterLoad> {
   let windowMs = 0;
   recent.forEach((w, i) => { windowMs = i === 0 ? w.totalMs : SHARE_SMOOTHING * w.totalMs + (1 - SHARE_SMOOTHING) * windowMs; });
   return {
-    groupShare: new Map(shards.map((s) => [s.shard, groupShare.get(s.grp)!])),
+    groupShare: new Map(shards.map((s) => [s.shard, groupCost.get(s.grp)! / total])),
     groupBytes: new Map(shards.map((s) => [s.shard, groupBytes.get(s.grp)!])),
     nodeShare,
     capacity: new Map(nodes.rows.map((n) => [n.node, n.capacity])),
