@@ -7,7 +7,12 @@
  *   (c) expert: distributed by customer_id, colocated with customers.
  * Also prints sampling + planning time for the 140 MB file and one ten times larger.
  *
- *   npm run bench:layout [-- --seconds 6 --rounds 3 --clients 4]
+ * Then the multi-table scenarios of layout-scenarios.ts (a whale tenant with a tenant table, small
+ * fact tables referencing a tenant table, a star schema with real dimensions), each under the
+ * tool's layout, a naive one (every table distributed by its first column) and an expert's.
+ *
+ *   npm run bench:layout [-- --seconds 6 --rounds 3 --clients 4 --scenario all|orders|whale|facts|star --scale 1]
+ *   (LAYOUT_SCALE=0.05 LAYOUT_ROWS=100000 size it down for a smoke run)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
@@ -17,8 +22,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { citusUnavailableReason, LocalCluster, withClient } from '../scripts/local-cluster.js';
 import { generateOrdersCsv, ORDERS_DDL } from '../scripts/generate-orders.js';
+import { factsScenario, naiveColumn, starScenario, whaleScenario, type Scenario } from './layout-scenarios.js';
 
-const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '6' }, clients: { type: 'string', default: '4' }, rows: { type: 'string', default: '2000000' }, rounds: { type: 'string', default: '3' } } });
+const { values: args } = parseArgs({ options: {
+  seconds: { type: 'string', default: '6' }, clients: { type: 'string', default: '4' }, rows: { type: 'string', default: process.env.LAYOUT_ROWS ?? '2000000' },
+  rounds: { type: 'string', default: '3' }, scenario: { type: 'string', default: 'all' }, scale: { type: 'string', default: process.env.LAYOUT_SCALE ?? '1' },
+} });
+const SCENARIO = args.scenario;
+const SCALE = Number(args.scale);
 const ROUNDS = Number(args.rounds);
 const SECONDS = Number(args.seconds);
 const CLIENTS = Number(args.clients);
@@ -57,6 +68,85 @@ async function main(): Promise<void> {
     console.log(`benchmark skipped: ${missing}; it compares Citus layouts and needs a Citus cluster`);
     return;
   }
+  if (SCENARIO === 'all' || SCENARIO === 'orders') await ordersBench();
+  const scenarios = [whaleScenario(SCALE), factsScenario(SCALE), starScenario(SCALE)].filter((x) => SCENARIO === 'all' || SCENARIO === x.name);
+  if (scenarios.length === 0 && SCENARIO !== 'orders') throw new Error(`--scenario must be all, orders, whale, facts or star, not ${SCENARIO}`);
+  if (scenarios.length === 0) return;
+  const dir = mkdtempSync(join(tmpdir(), 'cal-bench-scenarios-'));
+  const cluster = await LocalCluster.start({ workers: 2, citus: true });
+  try {
+    for (const s of scenarios) await scenarioBench(cluster.coordinator.url, dir, s);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+const LAYOUTS = ['tool', 'naive', 'expert'] as const;
+
+/** One multi-table scenario under the three layouts: decisions, then medians of tps per query. */
+async function scenarioBench(url: string, dir: string, s: Scenario): Promise<void> {
+  console.log(`\n== ${s.name}: ${s.description}`);
+  const create = (schema: string) => withClient(url, async (c) => {
+    await c.query(`CREATE SCHEMA ${schema}`);
+    for (const t of s.tables) {
+      await c.query(`CREATE TABLE ${schema}.${t.name} (${t.columns})`);
+      for (const i of t.indexes) await c.query(i.replace('%T', `${schema}.${t.name}`));
+    }
+  });
+  // The tool: alone in the database, every layout its own decision, loaded in order.
+  await create('tool');
+  for (const t of s.tables) {
+    const file = await t.write(dir);
+    const r = cli(['--table', `tool.${t.name}`, '--coordinator', url, file]);
+    const p = r.profile as { kind: string; distributionColumn: string | null; colocateWith: string | null; isolate: string[]; reasons: string[] } | undefined;
+    console.log(`  tool: ${t.name} -> ${p ? (p.kind === 'reference' ? 'reference table' : `distributed by ${p.distributionColumn}${p.colocateWith ? `, colocated with ${p.colocateWith}` : ''}${p.isolate.length ? `, isolated [${p.isolate.join(', ')}]` : ''}`) : 'kept'} `
+      + `(${String(r.rows)} rows)${p ? `: ${p.reasons[0]}` : ''}`);
+  }
+  // Naive: what a new user types, create_distributed_table by the first column of each table.
+  await create('naive');
+  await withClient(url, async (c) => {
+    for (const t of s.tables) {
+      await c.query('SELECT create_distributed_table($1, $2)', [`naive.${t.name}`, naiveColumn(t)]);
+      await c.query(`INSERT INTO naive.${t.name} SELECT * FROM tool.${t.name}`);
+    }
+  });
+  console.log(`  naive: ${s.tables.map((t) => `${t.name} by ${naiveColumn(t)}`).join(', ')} (create_distributed_table by the first column, defaults)`);
+  // Expert: by hand.
+  await create('expert');
+  await withClient(url, async (c) => {
+    for (const t of s.tables) {
+      if (t.expert.kind === 'reference') await c.query('SELECT create_reference_table($1)', [`expert.${t.name}`]);
+      else {
+        await c.query('SELECT create_distributed_table($1, $2, colocate_with => $3)',
+          [`expert.${t.name}`, t.expert.column, t.expert.colocateWith ? `expert.${t.expert.colocateWith}` : 'none']);
+      }
+      await c.query(`INSERT INTO expert.${t.name} SELECT * FROM tool.${t.name}`);
+    }
+    for (const q of s.expertAfter) await c.query(q.replace(/%S/g, 'expert'));
+    for (const l of LAYOUTS) for (const t of s.tables) await c.query(`ANALYZE ${l}.${t.name}`);
+  });
+  console.log(`  expert: ${s.tables.map((t) => `${t.name} ${t.expert.kind === 'reference' ? 'reference' : `by ${t.expert.column}${t.expert.colocateWith ? ` with ${t.expert.colocateWith}` : ''}`}`).join(', ')}`
+    + `${s.expertAfter.length ? `; then ${s.expertAfter.length} statement(s): isolation with CASCADE, rebalance by disk size` : ''}`);
+
+  // Rounds, layouts interleaved within each (the machine may be noisy): medians.
+  const tps: Record<string, Record<string, number[]>> = {};
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const q of s.queries) {
+      for (const l of LAYOUTS) {
+        ((tps[q.name] ??= {})[l] ??= []).push(pgbench(url, q.script.replace(/%S/g, l), dir, `${s.name}-${l}-${q.name.replace(/\W+/g, '-')}`));
+      }
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  for (const q of s.queries) {
+    const m = Object.fromEntries(LAYOUTS.map((l) => [l, median(tps[q.name]![l]!)])) as Record<(typeof LAYOUTS)[number], number>;
+    console.log(`  ${q.name.padEnd(20)} tool ${m.tool.toFixed(1).padStart(9)} | naive ${m.naive.toFixed(1).padStart(9)} | expert ${m.expert.toFixed(1).padStart(9)} tps`
+      + ` -> tool/expert ${(m.tool / m.expert).toFixed(2)}x (target >= 0.9x), tool/naive ${(m.tool / m.naive).toFixed(1)}x${q.tenantScoped ? ' (target >= 10x)' : ''}`);
+  }
+  await withClient(url, (c) => c.query('DROP SCHEMA tool, naive, expert CASCADE'));
+}
+
+async function ordersBench(): Promise<void> {
   mkdirSync(DATA, { recursive: true });
   const file = join(DATA, `orders-${ROWS}.csv`);
   if (!existsSync(file)) await generateOrdersCsv(file, { rows: ROWS, seed: 2024, skew: 1.0 });

@@ -136,6 +136,13 @@ export async function plan(file: string, options: PlanOptions): Promise<PlanResu
   });
 }
 
+// --- a whole schema: plan the group, lay it out in dependency order, load every file ---------
+
+export { loadSchema, planSchemaLoad } from './pipeline/schema-loader.js';
+export type { SchemaLoadOptions, SchemaLoadSummary, SchemaPlanReport, SchemaSource, TableLoadOutcome } from './pipeline/schema-loader.js';
+export type { ForeignKeyPlan, GroupPlan, SchemaPlan, TablePlan } from './plan/schema-planner.js';
+export type { SchemaStep, SchemaStepKind } from './plan/schema-changes.js';
+
 // --- monitor: one feedback cycle -----------------------------------------------------------
 
 export type { Advice, Hotspot, MonitorOptions, MonitorResult, NodeComparison, ShardComparison } from './monitor/monitor.js';

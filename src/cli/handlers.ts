@@ -44,6 +44,8 @@ export interface LoadFlags extends CommonFlags {
   saveProfile?: string;
   keepKeys?: boolean;
   recheckLayout?: boolean;
+  expectedRows?: number;
+  isolateTenants?: boolean;
   sampleRows?: number;
   seed?: number;
   fromTable?: string;
@@ -81,6 +83,7 @@ export function loadOptionValues(flags: LoadFlags): LocalLoadOptionValues {
     fromTable: flags.fromTable, then: flags.then,
     commitEvery: flags.commitEvery,
     resume: typeof flags.resume === 'string' && /^\d+$/.test(flags.resume) ? Number(flags.resume) : flags.resume,
+    expectedRows: flags.expectedRows, isolateTenants: flags.isolateTenants,
   });
 }
 

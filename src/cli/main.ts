@@ -6,6 +6,7 @@ import type { AnalyzeFlags, PlanFlags } from './plan-handlers.js';
 import type { DaemonFlags, MonitorFlags, RebalanceFlags, TuneFlags } from './monitor-handlers.js';
 import type { ReportFlags } from './report-handler.js';
 import { reportFailure } from './format-error.js';
+import { schemaArgv, schemaProgram } from './schema-commands.js';
 import { DEFAULT_REBALANCE_THRESHOLD, DEFAULT_RETAIN_DAYS, DEFAULT_SCHEDULE } from '../rebalance/policy.js';
 
 // Handlers load on demand: `--help` and every command pay only for what they use.
@@ -92,6 +93,8 @@ connectionOptions(sampleOptions(formatOptions(program.command('load', { isDefaul
   .option('--save-profile <file>', 'write the planned sharding profile to this file')
   .option('--keep-keys', 'choose only among columns every primary/unique key includes, instead of widening keys')
   .option('--recheck-layout', 'compare an existing layout with a fresh profile even if one from the last day is stored')
+  .option('--expected-rows <n>', 'plan for the rows the table will hold, not the file\'s (default: the file\'s)', integer)
+  .option('--isolate-tenants', 'existing distributed table: isolate the input\'s heavy tenants (and move them) before loading, instead of only advising')
   .option('--max-errors <n>', 'reject up to n bad rows and load the rest (default 0)', integer)
   .option('--rejects <file>', 'write rejected rows with their reasons (JSON lines)')
   .option('--max-row-bytes <n>', 'fail on a row longer than n bytes, e.g. after an unclosed quote (default 67108864)', integer)
@@ -120,6 +123,7 @@ sampleOptions(formatOptions(program.command('plan')
   .option('--distribution-column <column>', 'force the distribution column')
   .option('--shard-count <n>', 'force the shard count', integer)
   .option('--keep-keys', 'choose only among columns every primary/unique key includes')
+  .option('--expected-rows <n>', 'plan for the rows the table will hold, not the file\'s', integer)
   .option('--save-profile <file>', 'write the profile to this file')
   .option('--json', 'print one JSON object on stdout')))
   .action(async (file: string, flags: PlanFlags) => (await planHandlers()).runPlan(file, flags));
@@ -172,7 +176,9 @@ connectionOptions(program.command('recover')
   .description('finish or roll back what an interrupted load left prepared on the nodes'))
   .action(async (flags: CommonFlags) => (await handlers()).runRecover(flags));
 
-program.parseAsync(process.argv).catch((err: unknown) => {
+// `plan --schema` / `load --schema` take many sources: their own program (schema-commands.ts).
+const schemaArgs = schemaArgv(process.argv);
+(schemaArgs ? schemaProgram() : program).parseAsync(schemaArgs ?? process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {
     // Commander has printed the message (or the help, or the version: exit code 0).
     if (err.exitCode !== 0 && process.argv.includes('--json')) {

@@ -4,6 +4,7 @@ import { monitorOnce, type MonitorResult } from '../monitor/monitor.js';
 import { startDaemon } from '../monitor/daemon.js';
 import { rebalance } from '../rebalance/rebalance.js';
 import { tuneWorkers, type TuneResult } from '../rebalance/worker-settings.js';
+import { tuneTenantTracking, type TrackingChange } from '../rebalance/tenant-tracking.js';
 import { DEFAULT_SCHEDULE } from '../rebalance/policy.js';
 import { applyRetention } from '../monitor/history-retention.js';
 import { parseRetention, type RetentionResult } from '../store/retention.js';
@@ -170,15 +171,24 @@ export function tuneText(r: TuneResult, apply: boolean): string {
   return `${lines.join('\n')}\n`;
 }
 
+function trackingText(changes: readonly TrackingChange[], apply: boolean): string {
+  return changes.map((c) => `${apply ? 'set' : 'would set'} ${c.name} on ${c.node}: ${c.from} -> ${c.to} (${c.reason}); undo: ${c.undo}\n`).join('');
+}
+
 export async function runTune(flags: TuneFlags): Promise<void> {
   try {
     if (flags.skipUnreachable && !flags.apply) throw new InvalidConfigurationError('--skip-unreachable goes with --apply');
     const conn = resolveConnectionConfig(connectionInput(flags));
     const r = await withCoordinator(flags, async (db) => {
       await migrate(db);
-      return tuneWorkers(db, conn, { apply: flags.apply ?? false, skipUnreachable: flags.skipUnreachable ?? false });
+      const workers = await tuneWorkers(db, conn, { apply: flags.apply ?? false, skipUnreachable: flags.skipUnreachable ?? false });
+      // Tenant statistics only where every node answers and nothing was refused: counted on some
+      // nodes alone, the next window's tenants would be half the picture.
+      const everyNode = workers.nodes.every((n) => n.status !== 'unreachable') && !workers.refused;
+      const tracking = everyNode ? await tuneTenantTracking(db, conn, flags.apply ?? false) : [];
+      return { ...workers, changes: [...workers.changes, ...tracking], tracking };
     });
-    process.stdout.write(flags.json ? `${JSON.stringify(r)}\n` : tuneText(r, flags.apply ?? false));
+    process.stdout.write(flags.json ? `${JSON.stringify(r)}\n` : tuneText(r, flags.apply ?? false) + trackingText(r.tracking, flags.apply ?? false));
     // An apply that was refused or failed on a node did not do what was asked; what it did is recorded.
     if (r.refused || r.nodes.some((n) => n.status === 'failed' && n.changes.length > 0)) process.exitCode = 1;
   } catch (err) {

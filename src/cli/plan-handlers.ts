@@ -28,6 +28,7 @@ export interface PlanFlags extends AnalyzeFlags {
   shardCount?: number;
   keepKeys?: boolean;
   saveProfile?: string;
+  expectedRows?: number;
 }
 
 const sampleFlags = (flags: AnalyzeFlags) => ({
@@ -43,7 +44,7 @@ function analyzeValues(flags: AnalyzeFlags): LocalLoadOptionValues {
 function planValues(flags: PlanFlags): LocalLoadOptionValues {
   return validateLocalLoadOptions({
     ...sampleFlags(flags), distributionColumn: flags.distributionColumn, shardCount: flags.shardCount,
-    keepKeys: flags.keepKeys, saveProfile: flags.saveProfile,
+    keepKeys: flags.keepKeys, saveProfile: flags.saveProfile, expectedRows: flags.expectedRows,
   });
 }
 
@@ -124,6 +125,7 @@ export async function runPlan(file: string, flags: PlanFlags): Promise<void> {
         ...(values.distributionColumn ? { distributionColumn: values.distributionColumn } : {}),
         ...(values.shardCount !== undefined ? { shardCount: values.shardCount } : {}),
         ...(values.keepKeys ? { keepKeys: true } : {}),
+        ...(values.expectedRows ? { expectedRows: values.expectedRows } : {}),
       });
     });
     if (values.saveProfile) writeFileSync(values.saveProfile, `${JSON.stringify(plan.profile, null, 2)}\n`);

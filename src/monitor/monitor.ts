@@ -4,16 +4,18 @@ import { takeLoadSnapshot } from '../workload/load-snapshot.js';
 import { fitWeights, mape, maxShareError, predictShares, shares, wape, type ModelWeights, type ShardFeatures, type TrainingRow } from '../workload/load-model.js';
 import { ewmaSeries } from '../workload/smoothing.js';
 import { recentShares } from '../workload/load-history.js';
-import { inheritPredictions, type ShardRange } from '../workload/lineage.js';
 import { rebalance } from '../rebalance/rebalance.js';
 import { priorShares } from '../workload/prior.js';
 import { observeNodes, type NodeObservation } from '../workload/node-observation.js';
-import { assess, gatherShardFacts, overloadingShards, tenantsToIsolate, type Advice, type Hotspot, type ShardOutlook } from '../rebalance/advice.js';
+import { assess, gatherShardFacts, overloadingShards, type Advice, type Hotspot, type ShardOutlook } from '../rebalance/advice.js';
+import { actOnHotShards, planHotShards } from '../rebalance/hot-shards.js';
+import { checkActionOutcomes } from '../rebalance/action-check.js';
+import { enableTenantTracking } from '../rebalance/tenant-tracking.js';
+import type { TenantSource } from '../rebalance/hot-tenant.js';
 import {
   DEFAULT_REBALANCE_THRESHOLD, HISTORY_WINDOWS, MAPE_MIN_ACTUAL_SHARE, MIN_WINDOW_CALLS, MIN_WINDOW_LOAD_MS, SHARE_SMOOTHING,
 } from '../rebalance/policy.js';
-import { recordWindow, replacePredictionsAfterChange } from '../store/window-store.js';
-import { recordAction } from '../store/action-store.js';
+import { recordWindow } from '../store/window-store.js';
 import { requireCitus } from '../catalog/catalog.js';
 import { InvalidConfigurationError } from '../errors.js';
 
@@ -76,6 +78,8 @@ export interface MonitorOptions {
   rebalance?: boolean;
   /** Default policy.ts DEFAULT_REBALANCE_THRESHOLD. */
   threshold?: number;
+  /** Where to look for a hot shard's tenants, in order (hot-tenant.ts); default all. */
+  tenantSources?: TenantSource[];
 }
 
 const busiestOverMean = (loads: number[]) => (loads.length ? Math.max(...loads) / (loads.reduce((a, b) => a + b, 0) / loads.length || 1) : 1);
@@ -95,11 +99,14 @@ const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
  *    concurrently, sees the previous window or this one, never a half-written one. An
  *    incomplete window keeps every node's counters, so the next complete window measures all
  *    nodes over the same span.
- * 3. With `rebalance`, act: isolate tenants whose shard would overload any node, carry the split
- *    shard's prediction over to its pieces (lineage.ts) before anything else reads it, then
- *    rebalance by the same plan a dry run shows (rebalance.ts). After the commit, because the
- *    rebalancer reads the new predictions and Citus moves shards outside any transaction block;
- *    each action is recorded once done.
+ * 3. With `rebalance` and a window with signal, act: isolate the dominant tenant of a shard that
+ *    would overload any node (or split a shard of many tenants; rebalance/hot-shards.ts, whose new
+ *    shards inherit their parent's prediction before anything else reads it), turn tenant
+ *    statistics on for the next window where they are off, check the last such action against
+ *    this window, and move shards by the same plan a dry run shows (rebalance.ts) when the
+ *    predicted imbalance passes the threshold. After the commit, because the rebalancer reads the
+ *    new predictions and Citus moves shards outside any transaction block; each action is
+ *    recorded once done.
  */
 export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options: MonitorOptions = {}): Promise<MonitorResult> {
   if (options.threshold !== undefined && !(options.threshold >= 1 && Number.isFinite(options.threshold))) {
@@ -156,12 +163,13 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
   // What the monitor will do itself is decided before the window is stored, so its advice leaves
   // out what it acts on (the action is recorded instead). Only a window with signal acts.
   const acting = options.rebalance === true && signal;
-  const facts = await gatherShardFacts(db, overloadingShards(outlook, nodes.length));
-  const toIsolate = acting ? tenantsToIsolate(overloadingShards(outlook, nodes.length), facts) : [];
+  const overloading = overloadingShards(outlook, nodes.length);
+  const facts = await gatherShardFacts(db, overloading, conn, options.tenantSources ? { sources: options.tenantSources } : {});
+  const hotPlans = acting ? planHotShards(overloading, facts) : [];
   const nodeNext = nodes.map((n) => outlook.reduce((a, s) => a + (s.node === n ? s.predictedShare : 0), 0));
   const predictedImbalance = busiestOverMean(nodeNext);
-  const rebalancing = acting && (predictedImbalance > (options.threshold ?? DEFAULT_REBALANCE_THRESHOLD) || toIsolate.length > 0);
-  const { hotspots, advice } = assess({ nodes, shards: outlook, live, facts, acting: { isolating: new Set(toIsolate.map((t) => t.shard.shardId)), rebalancing } });
+  const rebalancing = acting && (predictedImbalance > (options.threshold ?? DEFAULT_REBALANCE_THRESHOLD) || hotPlans.length > 0);
+  const { hotspots, advice } = assess({ nodes, shards: outlook, live, facts, acting: { isolating: new Set(hotPlans.map((p) => p.shard.shardId)), rebalancing } });
 
   const windowId = await recordWindow(db, {
     from: snapshot.from,
@@ -185,27 +193,17 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
     advice,
   });
 
-  const actions: { kind: string; detail: string }[] = [];
-  const even = 1 / Math.max(1, nodes.length);
-  // A shard hotter than a whole node stays hot wherever it goes: first split its hottest tenant off.
-  if (toIsolate.length > 0) {
-    const before = await hashShardRanges(db);
-    const isolated: { hash: number; share: number }[] = [];
-    for (const { shard: s, tenant, share } of toIsolate) {
-      const r = await db.query<{ id: string }>(
-        "SELECT isolate_tenant_to_new_shard($1::regclass, $2::text, 'CASCADE', shard_transfer_mode => 'block_writes')::text AS id", [s.table, tenant]);
-      const hash = await db.query<{ h: string }>('SELECT shardminvalue AS h FROM pg_dist_shard WHERE shardid = $1', [r.rows[0]!.id]);
-      isolated.push({ hash: Number(hash.rows[0]!.h), share });
-      // Citus cannot merge shards back, so there is no undo.
-      await recordAction(db, { kind: 'isolate', detail: { table: s.table, tenant, shardId: s.shardId, windowId }, outcome: 'done', undoSql: null });
-      actions.push({ kind: 'isolate', detail: `isolated tenant ${tenant} of ${s.table} (${(share * 100).toFixed(0)}% of the queries of shard ${s.shardId}, `
-        + `predicted at ${(s.predictedShare * 100).toFixed(0)}% of all load, more than a node's fair ${(even * 100).toFixed(0)}%)` });
-    }
-    // The pieces carry their parent's prediction before the rebalance below reads it.
-    const after = await hashShardRanges(db);
-    const inherited = inheritPredictions(before, after, next, isolated);
-    await replacePredictionsAfterChange(db, windowId, after.map((s) => ({ shardId: s.shardId, table: s.table, predictedShare: inherited.get(s.shardId) ?? 0 })));
+  // Did the last isolation or split lower the imbalance? Measured in this window, recorded as a check.
+  const actions: { kind: string; detail: string }[] = signal ? await checkActionOutcomes(db, windowId, busiestOverMean(nodeActual)) : [];
+  if (acting && overloading.length > 0 && !overloading.every((s) => facts.get(s.shardId)?.trackingOn)) {
+    // Query counts per tenant in the next window beat rows as evidence: turn Citus's tenant statistics on (recorded, with undo).
+    const changes = await enableTenantTracking(db, conn, true, `shard${overloading.length > 1 ? 's' : ''} ${overloading.map((s) => s.shardId).join(', ')} `
+      + 'predicted hotter than a node\'s fair share: count queries per tenant');
+    for (const c of changes) actions.push({ kind: 'setting', detail: `${c.name} on ${c.node}: ${c.from} -> ${c.to} (${c.reason})` });
   }
+  // A shard hotter than a whole node stays hot wherever it goes: isolate its dominant tenant, or split it.
+  actions.push(...await actOnHotShards(db, hotPlans, { nodes, outlook, windowId, imbalanceBefore: busiestOverMean(nodeActual),
+    capacity: new Map(nodes.map((n) => [n, live.get(n)?.capacity ?? 1])) }));
   if (rebalancing) {
     // rebalance() records each move that really happened (placements before and after) with its undo.
     const result = await rebalance(db, { dryRun: false, origin: { startedBy: 'monitor', windowId } });
@@ -240,14 +238,6 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
     advice,
     unreachable: snapshot.unreachable,
   };
-}
-
-/** Hash ranges of every hash-distributed shard (to tell the pieces of a split from their parent). */
-async function hashShardRanges(db: pg.Client): Promise<ShardRange[]> {
-  const r = await db.query<{ shardid: string; tbl: string; min: string; max: string }>(
-    `SELECT s.shardid::text, s.logicalrelid::regclass::text AS tbl, s.shardminvalue AS min, s.shardmaxvalue AS max
-       FROM pg_dist_shard s JOIN pg_dist_partition p USING (logicalrelid) WHERE p.partmethod = 'h'`);
-  return r.rows.map((x) => ({ shardId: x.shardid, table: x.tbl, min: Number(x.min), max: Number(x.max) }));
 }
 
 /**

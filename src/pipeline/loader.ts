@@ -197,9 +197,11 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       // Advice only, once a day per table (stored as an unapplied profile); a failure here must
       // not stop the load.
       try {
-        const advice = await layoutAdvice(coordinator, table!, dist!, source, format, options);
-        if (advice) notice(advice);
+        for (const line of await layoutAdvice(coordinator, table!, dist!, source, format, options)) notice(line);
+        // --isolate-tenants changed the shards: read them again (before any shard lock is taken).
+        if (options.isolateTenants) dist = await readDistribution(coordinator, table!, true);
       } catch (err) {
+        if (options.isolateTenants) throw err; // asked for, so not optional
         notice(`could not compare the layout with a fresh profile: ${describeError(err)}`);
       }
     }

@@ -22,6 +22,7 @@ export interface LoadOptionValues extends CopyFormatInput {
   shardCount?: number;
   keepKeys?: boolean;
   recheckLayout?: boolean;
+  expectedRows?: number;
   sampleRows?: number;
   seed?: number;
   maxErrors?: number;
@@ -45,6 +46,7 @@ export interface LocalLoadOptionValues extends LoadOptionValues {
   saveProfile?: string;
   /** Continue an interrupted chunked load: true, the newest of this table and file; a number, that job. */
   resume?: boolean | number;
+  isolateTenants?: boolean;
 }
 
 /** One ASCII character COPY can use as delimiter/quote/escape: printable or tab, never a newline. */
@@ -66,6 +68,7 @@ const LOAD_OPTION_PROPERTIES = {
   shardCount: { type: 'integer', minimum: 1, maximum: 64000 },
   keepKeys: { type: 'boolean' },
   recheckLayout: { type: 'boolean' },
+  expectedRows: { type: 'integer', minimum: 1 },
   // Fewer rows than this say little about a column's distribution; the CLI always refused them.
   sampleRows: { type: 'integer', minimum: 100 },
   seed: { type: 'integer' },
@@ -98,6 +101,8 @@ export const LOCAL_LOAD_OPTIONS_SCHEMA = {
     profileFile: PATH,
     saveProfile: PATH,
     resume: { anyOf: [{ type: 'boolean' }, { type: 'integer', minimum: 1 }] },
+    // Changes an existing table's shards: only for a caller who runs the CLI, not for requests.
+    isolateTenants: { type: 'boolean' },
   },
 } as const;
 

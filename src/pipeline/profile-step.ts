@@ -34,6 +34,13 @@ export interface ProfileStepOptions {
   keepKeys?: boolean;
   /** Compare an existing layout with a fresh profile even if one from the last day is stored. */
   recheckLayout?: boolean;
+  /** Rows the table is expected to hold: plan for that size rather than the input's. Default: the input's. */
+  expectedRows?: number;
+  /**
+   * For a load into an existing distributed table: isolate the tenants the sample shows above the
+   * isolation threshold (and move them to the least loaded node) before the rows land. Default false: only advise.
+   */
+  isolateTenants?: boolean;
   /** Sample size and seed for the analysis. */
   sampleRows?: number;
   seed?: number;
@@ -48,6 +55,7 @@ function planOptions(options: ProfileStepOptions): PlanOptions {
     ...(options.distributionColumn ? { distributionColumn: options.distributionColumn } : {}),
     ...(options.shardCount ? { shardCount: options.shardCount } : {}),
     ...(options.keepKeys ? { keepKeys: true } : {}),
+    ...(options.expectedRows ? { expectedRows: options.expectedRows } : {}),
     ...(options.sampleRows ? { rows: options.sampleRows } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     header: options.header ?? 'auto',
@@ -56,6 +64,12 @@ function planOptions(options: ProfileStepOptions): PlanOptions {
 
 /** The profile from --profile, else one planned from a sample of the input (saved when asked). */
 export async function profileFor(db: pg.Client, source: InputSource, format: CopyFormat, options: ProfileStepOptions): Promise<ShardingProfile> {
+  return (await plannedProfile(db, source, format, options)).profile;
+}
+
+/** A profile, and for a planned one how to plan again without the colocations Citus refused. */
+async function plannedProfile(db: pg.Client, source: InputSource, format: CopyFormat, options: ProfileStepOptions):
+  Promise<{ profile: ShardingProfile; replan?: (refused: ReadonlySet<string>) => ShardingProfile }> {
   if (options.profileFile) {
     let raw: unknown;
     try {
@@ -64,13 +78,16 @@ export async function profileFor(db: pg.Client, source: InputSource, format: Cop
       throw new InvalidConfigurationError(`cannot read profile ${options.profileFile}: ${(err as Error).message}`, { cause: err });
     }
     const { validateProfile } = await import('../plan/sharding-profile.js');
-    return validateProfile(raw, options.profileFile);
+    return { profile: validateProfile(raw, options.profileFile) };
   }
   const { planForInput } = await import('../plan/analyze.js');
   const plan = await planForInput(db, source, format, planOptions(options));
   if (options.saveProfile) writeFileSync(options.saveProfile, `${JSON.stringify(plan.profile, null, 2)}\n`);
-  return plan.profile;
+  return { profile: plan.profile, replan: plan.replan };
 }
+
+/** Colocations Citus may refuse before it changes anything; a planned profile then tries its next candidate. */
+const MAX_FALLBACKS = 3;
 
 export interface AppliedProfile {
   profile: ShardingProfile;
@@ -85,15 +102,51 @@ export interface AppliedProfile {
  */
 export async function planAndApply(db: pg.Client, source: InputSource, format: CopyFormat, options: ProfileStepOptions,
   tableExists: boolean, onCreated: () => void, notice: (message: string) => void): Promise<AppliedProfile> {
-  const profile = await profileFor(db, source, format, options);
+  const planned = await plannedProfile(db, source, format, options);
+  let profile = planned.profile;
   await checkProfileTable(db, profile, options);
   const { applyProfile } = await import('../plan/apply.js');
   const { storeProfile } = await import('../store/profile-store.js');
-  const applied = await applyProfile(db, profile, tableExists, onCreated);
-  const profileId = await storeProfile(db, profile, true, applied.statements);
-  notice(describeProfile(profile));
-  for (const n of applied.notes) notice(n);
-  return { profile, profileId };
+  const refused = new Set<string>();
+  for (let attempt = 0; ; attempt++) {
+    let created = false;
+    try {
+      const applied = await applyProfile(db, profile, tableExists, () => {
+        created = true;
+        onCreated();
+      });
+      const profileId = await storeProfile(db, profile, true, applied.statements);
+      notice(describeProfile(profile));
+      for (const n of applied.notes) notice(n);
+      return { profile, profileId };
+    } catch (err) {
+      // Citus refusing a colocation (types, collations, shard counts it checks itself) is not the
+      // end of a planned load: plan again without that pairing and say why. A profile the user
+      // gave (--profile) is applied as given or not at all.
+      const refusal = colocationRefusal(profile, err);
+      if (!refusal || !planned.replan || attempt >= MAX_FALLBACKS) throw err;
+      if (created) await dropTable(db, profile.table);
+      refused.add(refusal.key);
+      const next = planned.replan(refused);
+      notice(`Citus refused colocating ${profile.table} with ${profile.colocateWith} (${refusal.message}); `
+        + `falling back to ${next.kind === 'reference' ? 'a reference table' : `${next.distributionColumn}${next.colocateWith ? `, colocated with ${next.colocateWith}` : ' in a colocation group of its own'}`}`);
+      profile = next;
+    }
+  }
+}
+
+/** The refused pairing when applying failed at create_distributed_table with colocate_with. */
+function colocationRefusal(profile: ShardingProfile, err: unknown): { key: string; message: string } | undefined {
+  if (!profile.colocateWith || !profile.distributionColumn) return undefined;
+  const e = err as { message?: string; detail?: string; cause?: { message?: string } };
+  const text = `${e.message ?? ''}`;
+  if (!/create_distributed_table/.test(text)) return undefined;
+  const cause = (e.cause?.message ?? text).split('\n')[0]!;
+  return { key: `${profile.distributionColumn}->${profile.colocateWith}`, message: e.detail ? `${cause}: ${e.detail}` : cause };
+}
+
+async function dropTable(db: pg.Client, table: string): Promise<void> {
+  await db.query(`DROP TABLE IF EXISTS ${quoteQualifiedName(parseQualifiedName(table, 'the profile\'s table'))}`);
 }
 
 /**
@@ -117,12 +170,18 @@ async function checkProfileTable(db: pg.Client, profile: ShardingProfile, option
   }
 }
 
-/** Says when a fresh profile would lay out an existing distributed table differently. */
+/**
+ * Says when a fresh profile would lay out an existing distributed table differently, and which
+ * tenants of the input would deserve a shard of their own (with the SQL to do it; stored with the
+ * profile, so the report lists it). With `isolateTenants` it runs that SQL now, before the load
+ * takes its shard locks. Returns the lines to show.
+ */
 export async function layoutAdvice(db: pg.Client, table: TableInfo, dist: Distribution, source: InputSource, format: CopyFormat,
-  options: ProfileStepOptions): Promise<string | undefined> {
+  options: ProfileStepOptions): Promise<string[]> {
   const name = `${table.schema}.${table.name}`;
+  const qualified = quoteQualifiedName({ schema: table.schema, name: table.name });
   let profile: ShardingProfile | undefined;
-  if (!options.recheckLayout) {
+  if (!options.recheckLayout && !options.isolateTenants) {
     const stored = await db.query<{ profile: ShardingProfile }>(
       `SELECT profile FROM adaptive_load.profiles WHERE table_name IN ($1, $2) AND created_at > now() - make_interval(hours => $3)
         ORDER BY created_at DESC LIMIT 1`, [name, table.name, LAYOUT_ADVICE_HOURS]);
@@ -131,12 +190,36 @@ export async function layoutAdvice(db: pg.Client, table: TableInfo, dist: Distri
   if (!profile) {
     const { planForInput } = await import('../plan/analyze.js');
     const { storeProfile } = await import('../store/profile-store.js');
-    profile = (await planForInput(db, source, format, planOptions(options))).profile;
+    const plan = await planForInput(db, source, format, planOptions(options));
+    profile = plan.profile;
+    const column = dist.column ? plan.analysis.columns.find((c) => c.name === dist.column) : undefined;
+    const info = table.columns.find((c) => c.name === dist.column);
+    if (column && info) {
+      const { readIsolationAdvice } = await import('../plan/tenant-advice.js');
+      const advice = await readIsolationAdvice(db, qualified, column,
+        { typeName: info.typeName, ...(info.maxChars !== undefined ? { maxChars: info.maxChars } : {}) },
+        plan.analysis.values[column.name] ?? [], plan.analysis.sample.estimatedRows * plan.analysis.sample.averageRowBytes);
+      if (advice.length) profile = { ...profile, advice };
+    }
     await storeProfile(db, profile, false, []);
   }
-  if (profile.distributionColumn === dist.column) return undefined;
-  return `${name} is distributed by ${dist.column}; loading into that layout, though the profile would choose `
-    + `${profile.kind === 'reference' ? 'a reference table' : profile.distributionColumn} (${profile.reasons[0]})`;
+  const lines: string[] = [];
+  if (profile.distributionColumn !== dist.column) {
+    lines.push(`${name} is distributed by ${dist.column}; loading into that layout, though the profile would choose `
+      + `${profile.kind === 'reference' ? 'a reference table' : profile.distributionColumn} (${profile.reasons[0]})`);
+  }
+  const { pendingAdvice } = await import('../plan/tenant-advice.js');
+  for (const a of await pendingAdvice(db, qualified, profile.advice ?? [])) {
+    if (!options.isolateTenants) {
+      lines.push(`advice: ${a.detail}. Load with --isolate-tenants to do it first, or run:\n${a.sql}`);
+      continue;
+    }
+    // Freshly built here (isolateTenants never reuses a stored profile) by tenant-advice.ts from
+    // quoted literals, one statement per line.
+    for (const statement of a.sql.split('\n')) await db.query(statement);
+    lines.push(`isolated tenant ${a.tenant} before loading: ${a.detail}`);
+  }
+  return lines;
 }
 
 /** One line a user can read: what the profile decided. */

@@ -10,7 +10,7 @@ import type { CopyFormat } from '../input/copy-format.js';
 import type { InputSource } from '../input/input-source.js';
 import { isTableSource } from '../input/table-source.js';
 import { sampleTable } from './table-sampler.js';
-import { INFERRED_TO_PG, planProfile } from './planner.js';
+import { INFERRED_TO_PG, planProfile, type PlanInput } from './planner.js';
 import { validateProfile, type ShardingProfile } from './sharding-profile.js';
 
 export interface InputAnalysis {
@@ -60,6 +60,8 @@ export interface PlanOptions extends SampleOptions {
   keepKeys?: boolean;
   distributionColumn?: string;
   shardCount?: number;
+  /** Rows the table is expected to hold: the plan is sized for them instead of the input's. */
+  expectedRows?: number;
 }
 
 export interface PlanResult {
@@ -67,6 +69,11 @@ export interface PlanResult {
   readonly analysis: InputAnalysis;
   readonly tableExists: boolean;
   readonly seconds: number;
+  /**
+   * The same plan without the colocations Citus refused (`column->group` keys): the next
+   * candidate, from the same sample and catalog reads.
+   */
+  readonly replan: (refused: ReadonlySet<string>) => ShardingProfile;
 }
 
 /**
@@ -134,7 +141,7 @@ export async function planForInput(db: pg.Client, source: InputSource, format: C
     const e = existingColumns?.find((x) => x.name === c.name);
     pgTypes[c.name] = e ? { typeName: e.typeName, ...(e.maxChars !== undefined ? { maxChars: e.maxChars } : {}) } : { typeName: INFERRED_TO_PG[c.inferredType] };
   }
-  const profile = planProfile({
+  const input: PlanInput = {
     table: tableName,
     columns: analysis.columns,
     pgTypes,
@@ -151,7 +158,10 @@ export async function planForInput(db: pg.Client, source: InputSource, format: C
     sample: { rows: analysis.sample.rows.length, seconds: analysis.sample.seconds, method: analysis.sample.method, estimatedRows: analysis.sample.estimatedRows },
     ...(options.distributionColumn ? { forcedColumn: options.distributionColumn } : {}),
     ...(options.shardCount ? { forcedShardCount: options.shardCount } : {}),
-  });
-  validateProfile(profile, 'the planned profile');
-  return { profile, analysis, tableExists: rel !== null, seconds: (performance.now() - started) / 1000 };
+    ...(options.expectedRows ? { expectedRows: options.expectedRows } : {}),
+    tableExists: rel !== null,
+  };
+  const profile = validateProfile(planProfile(input), 'the planned profile');
+  const replan = (refused: ReadonlySet<string>) => validateProfile(planProfile(input, refused), 'the planned profile');
+  return { profile, analysis, tableExists: rel !== null, seconds: (performance.now() - started) / 1000, replan };
 }

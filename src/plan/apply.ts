@@ -62,8 +62,12 @@ export async function applyProfile(db: pg.Client, profile: ShardingProfile, tabl
   } else {
     await run("SELECT create_distributed_table($1, $2, shard_count => $3, colocate_with => 'none')", [table, profile.distributionColumn, profile.shardCount]);
   }
+  // Isolation and moves in an existing group carry its other tables' rows along: choose how.
+  const mode = profile.isolate.length || profile.colocateWith ? await transferModeFor(db, table) : { mode: 'block_writes' as const, why: '' };
+  if (profile.colocateWith && (profile.isolate.length || profile.placement.length)) notes.push(`shard transfers use ${mode.mode}: ${mode.why}`);
   for (const value of profile.isolate) {
-    await run("SELECT isolate_tenant_to_new_shard($1, $2::text, 'CASCADE', shard_transfer_mode => 'block_writes')", [table, value]);
+    // CASCADE: every table of the colocation group is split at the same hash values.
+    await run('SELECT isolate_tenant_to_new_shard($1, $2::text, cascade_option => \'CASCADE\', shard_transfer_mode => $3::citus.shard_transfer_mode)', [table, value, mode.mode]);
   }
   for (const point of profile.splitPoints) {
     const shard = await db.query<{ shardid: string; nodeid: number }>(
@@ -72,10 +76,6 @@ export async function applyProfile(db: pg.Client, profile: ShardingProfile, tabl
     const s = shard.rows[0];
     if (!s) continue;
     await run("SELECT citus_split_shard_by_split_points($1, ARRAY[$2::text], ARRAY[$3::int, $3::int], 'block_writes')", [s.shardid, point, s.nodeid]);
-  }
-  if (profile.colocateWith) {
-    notes.push(`placement follows ${profile.colocateWith}'s colocation group`);
-    return { statements, notes };
   }
   const current = await db.query<{ shardid: string; min: number; max: number; nodename: string; nodeport: number }>(
     `SELECT s.shardid::text, s.shardminvalue::int AS min, s.shardmaxvalue::int AS max, n.nodename, n.nodeport
@@ -91,9 +91,44 @@ export async function applyProfile(db: pg.Client, profile: ShardingProfile, tabl
     const here = `${s.nodename}:${s.nodeport}`;
     if (!target || target === here) continue;
     const { host, port } = parseNodeLabel(target);
-    await run("SELECT citus_move_shard_placement($1, $2, $3, $4, $5, 'block_writes')", [s.shardid, s.nodename, s.nodeport, host, port]);
+    // Moving a shard moves its whole shard group (the colocated tables' shards of the same range).
+    await run('SELECT citus_move_shard_placement($1, $2, $3, $4, $5, $6::citus.shard_transfer_mode)', [s.shardid, s.nodename, s.nodeport, host, port, mode.mode]);
   }
+  if (profile.colocateWith && profile.placement.length === 0) notes.push(`placement follows ${profile.colocateWith}'s colocation group`);
   return { statements, notes };
+}
+
+export type TransferMode = 'block_writes' | 'force_logical';
+
+/**
+ * How Citus should copy shard groups when isolating or moving (see shard_transfer.c):
+ * - the other tables of the group hold no rows: 'block_writes'. Nothing is there to block, and it
+ *   needs neither wal_level = logical nor a replica identity (the new table usually has neither).
+ * - they hold rows, every worker has wal_level = logical and every one of them has a replica
+ *   identity: 'force_logical'. Writes go on during the copy; 'auto' would refuse because the new,
+ *   empty table has no replica identity, which is harmless since nothing writes to it yet.
+ * - otherwise 'block_writes': writes to the group wait while its shards are copied.
+ */
+export function chooseTransferMode(facts: { otherTablesHaveRows: boolean; logicalWal: boolean; replicaIdentity: boolean }): { mode: TransferMode; why: string } {
+  if (!facts.otherTablesHaveRows) return { mode: 'block_writes', why: 'the colocation group holds no rows yet, so nothing waits' };
+  if (facts.logicalWal && facts.replicaIdentity) return { mode: 'force_logical', why: 'logical replication: writes to the group continue during the copy' };
+  return { mode: 'block_writes', why: `writes to the group's tables wait while shards are copied (${facts.logicalWal ? 'a table without a replica identity' : 'wal_level is not logical on every worker'} rules out logical replication)` };
+}
+
+/** The transfer mode for the table's group; `includeSelf` when the table itself holds rows. */
+export async function transferModeFor(db: pg.Client, table: string, includeSelf = false): Promise<{ mode: TransferMode; why: string }> {
+  const others = await db.query<{ rel: string; ident: boolean }>(
+    `SELECT p.logicalrelid::regclass::text AS rel,
+            (c.relreplident IN ('f', 'i') OR (c.relreplident = 'd' AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))) AS ident
+       FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid
+      WHERE p.colocationid = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = $1::regclass) AND ($2 OR p.logicalrelid <> $1::regclass)`, [table, includeSelf]);
+  let otherTablesHaveRows = false;
+  for (const o of others.rows) {
+    // rel is regclass output: a quoted, qualified name PostgreSQL printed itself.
+    if ((await db.query(`SELECT 1 FROM ${o.rel} LIMIT 1`)).rowCount) otherTablesHaveRows = true;
+  }
+  const wal = await db.query<{ ok: boolean }>("SELECT bool_and(success AND result = 'logical') AS ok FROM run_command_on_workers('SHOW wal_level')");
+  return chooseTransferMode({ otherTablesHaveRows, logicalWal: wal.rows[0]?.ok === true, replicaIdentity: others.rows.every((o) => o.ident) });
 }
 
 /**

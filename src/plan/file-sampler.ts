@@ -160,9 +160,10 @@ export async function sampleInput(source: InputSource, format: CopyFormat, optio
       position: (offset + r.start) / size,
     });
 
-    // Small inputs: every row.
+    // Small inputs: every row (the first 200 above were only for the header and the row width).
     if (estimatedRows <= want && size <= headBuf.length) {
-      const rows = dataRows.map((r) => decode(r, 0));
+      const all = rowsOf(headBuf, format, fields, Number.MAX_SAFE_INTEGER, true).rows;
+      const rows = (header ? all.slice(1) : all).map((r) => decode(r, 0));
       return { source: source.name, header, rows, method: 'whole', totalBytes: size, estimatedRows: rows.length, averageRowBytes: avg, seconds: (performance.now() - started) / 1000 };
     }
     const blocks = Math.max(1, Math.ceil(want / ROWS_PER_BLOCK));

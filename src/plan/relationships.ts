@@ -2,6 +2,15 @@ import type { Queryable } from '../connect/queryable.js';
 import { quoteIdent } from '../connect/sql.js';
 import type { ColumnStats, InferredType } from './column-stats.js';
 import { parseQualifiedName } from '../connect/qualified-name.js';
+import { namesAgree, weakContainment } from './colocation-rules.js';
+
+/** One shard of a hash-distributed table as placed now (pg_dist_shard + pg_dist_placement). */
+export interface GroupShard {
+  readonly shardId: string;
+  readonly min: number;
+  readonly max: number;
+  readonly node: string;
+}
 
 /** A table already in the cluster, as far as layout decisions care. */
 export interface ClusterTable {
@@ -16,6 +25,8 @@ export interface ClusterTable {
   readonly columnTypes: Record<string, string>;
   /** Columns that lead some index: lookups by value on them are cheap. */
   readonly indexedColumns: string[];
+  /** A hash-distributed table's shards with their nodes, sorted by range (absent without Citus). */
+  readonly shards?: GroupShard[];
 }
 
 export interface Relationship {
@@ -29,6 +40,11 @@ export interface Relationship {
   readonly colocatable: boolean;
   readonly referencedKind: ClusterTable['kind'];
   readonly referencedRows: number;
+  /**
+   * Values evidence that proves little on its own (an own serial key inside another dense
+   * integer key, names disagreeing): not a colocation proposal unless the query history agrees.
+   */
+  readonly weak?: boolean;
 }
 
 /** Rough bytes per row (heap tuple with overhead) for sizing tables by their shard sizes. */
@@ -60,6 +76,7 @@ export async function readClusterTables(db: Queryable, citus: boolean, exclude: 
     let distributionColumn: string | undefined;
     let colocationId: number | undefined;
     let shardCount: number | undefined;
+    let shards: GroupShard[] | undefined;
     if (citus) {
       const p = await db.query<{ partmethod: string; repmodel: string; col: string | null; colocationid: number; shards: number }>(
         `SELECT partmethod, repmodel, CASE WHEN partkey IS NULL THEN NULL ELSE column_to_column_name(logicalrelid, partkey) END AS col,
@@ -71,6 +88,13 @@ export async function readClusterTables(db: Queryable, citus: boolean, exclude: 
         distributionColumn = d.col ?? undefined;
         colocationId = d.colocationid;
         shardCount = d.shards;
+        if (kind === 'hash') {
+          const placed = await db.query<{ shardid: string; min: number; max: number; node: string }>(
+            `SELECT s.shardid::text AS shardid, s.shardminvalue::int AS min, s.shardmaxvalue::int AS max, n.nodename || ':' || n.nodeport AS node
+               FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)
+              WHERE s.logicalrelid = $1::regclass AND n.noderole = 'primary' ORDER BY s.shardminvalue::int`, [t.oid]);
+          shards = placed.rows.map((r) => ({ shardId: r.shardid, min: r.min, max: r.max, node: r.node }));
+        }
       }
     }
     // A distributed table's rows live in its shards: estimate from their size, never count them.
@@ -87,6 +111,7 @@ export async function readClusterTables(db: Queryable, citus: boolean, exclude: 
       name: t.name, kind, distributionColumn, colocationId, shardCount, estimatedRows: rows,
       keyColumns: keys.rows, columnTypes: Object.fromEntries(cols.rows.map((c) => [c.column, c.type])),
       indexedColumns: indexed.rows.map((r) => r.column),
+      ...(shards ? { shards } : {}),
     });
   }
   return result;
@@ -134,6 +159,21 @@ export async function spansKeyRange(db: Queryable, table: string, column: string
   const hi = Number(r.rows[0]?.hi);
   if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi <= lo) return true;
   return (Math.max(...nums) - Math.min(...nums)) >= 0.5 * (hi - lo);
+}
+
+/**
+ * Whether an integer key is dense: about as many rows as integers between its smallest and
+ * largest value (a serial). Small tables are counted; larger ones use the size estimate.
+ */
+async function denseIntegerKey(db: Queryable, t: ClusterTable, column: string): Promise<boolean> {
+  const r = await db.query<{ lo: string | null; hi: string | null; n: string | null }>(
+    `SELECT min(${quoteIdent(column)})::text AS lo, max(${quoteIdent(column)})::text AS hi,
+            ${t.estimatedRows <= PROBE_SCAN_ROWS ? `count(DISTINCT ${quoteIdent(column)})::text` : 'NULL::text'} AS n FROM ${t.name}`);
+  const lo = Number(r.rows[0]?.lo);
+  const hi = Number(r.rows[0]?.hi);
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return false;
+  const rows = r.rows[0]?.n !== null && r.rows[0]?.n !== undefined ? Number(r.rows[0].n) : t.estimatedRows;
+  return rows / (hi - lo + 1) >= 0.5;
 }
 
 function singular(name: string): string {
@@ -196,10 +236,15 @@ export async function findRelationships(
           continue; // values that do not parse as the column's type are not contained in it
         }
         const containment = r.rows[0]!.n / probe.length;
-        if (containment >= 0.9 && cmp.type !== 'text' && /int/.test(cmp.type) && !(await spansKeyRange(db, t.name, refColumn, valid))) continue;
+        // Values in a corner of an integer key's range prove little, unless the names agree.
+        if (containment >= 0.9 && cmp.type !== 'text' && /int/.test(cmp.type) && !namesAgree(col.name, t.name, refColumn)
+          && !(await spansKeyRange(db, t.name, refColumn, valid))) continue;
         if (containment >= 0.9) {
+          const weak = /int/.test(cmp.type) && weakContainment({ column: col, distinctValues: values, refTable: t.name, refColumn,
+            refDense: await denseIntegerKey(db, t, refColumn) });
           add({ column: col.name, references: { table: t.name, column: refColumn }, evidence: 'values', containment,
-            colocatable: t.kind === 'hash' && t.distributionColumn === refColumn, referencedKind: t.kind, referencedRows: t.estimatedRows });
+            colocatable: t.kind === 'hash' && t.distributionColumn === refColumn, referencedKind: t.kind, referencedRows: t.estimatedRows,
+            ...(weak ? { weak } : {}) });
         }
       }
     }

@@ -41,7 +41,18 @@ export interface ShardingProfile {
   readonly splitPoints: number[];
   readonly placement: { shardIndex: number; node: string }[];
   readonly shards: PlannedShard[];
-  readonly predicted: { rows: number; bytes: number; maxShardLoadOverMean: number };
+  readonly predicted: {
+    rows: number; bytes: number; maxShardLoadOverMean: number;
+    /** Busiest node's predicted load over the mean node's, for the placement the tool applies (absent when nodes are unknown). */
+    maxNodeLoadOverMean?: number;
+  };
+  /** Rows the user said the table will hold (--expected-rows); the plan was sized for them. */
+  readonly expectedRows?: number;
+  /**
+   * What a DBA can do that this profile did not apply (a load into an existing distributed
+   * table does not change its layout unless told to): with the SQL to act.
+   */
+  readonly advice?: ProfileAdvice[];
   /** Other small tables the input joins to, recommended as reference tables. */
   readonly referenceTables: { table: string; reason: string }[];
   /**
@@ -55,6 +66,13 @@ export interface ShardingProfile {
   readonly columnTypes: Record<string, string>;
   readonly sample: { rows: number; seconds: number; method: string; estimatedRows: number };
   readonly workload: { pointLookups: number; ranges: number; joins: number; aggregations: number; statements: number };
+}
+
+export interface ProfileAdvice {
+  readonly kind: 'isolate-tenant';
+  readonly tenant: string;
+  readonly detail: string;
+  readonly sql: string;
 }
 
 export interface KeyChange {
@@ -117,6 +135,12 @@ const schema = {
       items: { type: 'object', required: ['table', 'reason'], properties: { table: { type: 'string', minLength: 1 }, reason: { type: 'string' } } },
     },
     sample: { type: 'object', required: ['rows'], properties: { rows: { type: 'integer' } } },
+    expectedRows: { type: 'integer', minimum: 1 },
+    advice: {
+      type: 'array',
+      items: { type: 'object', required: ['kind', 'tenant', 'detail', 'sql'], properties: {
+        kind: { const: 'isolate-tenant' }, tenant: { type: 'string' }, detail: { type: 'string' }, sql: { type: 'string' } } },
+    },
   },
   allOf: [
     { if: { properties: { kind: { const: 'distributed' } } }, then: { properties: { distributionColumn: { type: 'string' }, shardCount: { type: 'integer' } } } },

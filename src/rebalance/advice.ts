@@ -7,6 +7,9 @@ import {
   MAX_SUGGESTED_CAPACITY, SHARD_HOTSPOT_FRACTION, TARGET_UTILIZATION, TENANT_ISOLATION_MIN_SHARE,
 } from './policy.js';
 import { STRATEGY } from './rebalance.js';
+import type { ConnectionConfig } from '../connect/config.js';
+import { findShardTenants, hottestOf, tenantTrackingOn, type FindTenantsOptions, type ShardTenants } from './hot-tenant.js';
+import { loadWeightedSplitPoint } from './shard-split.js';
 
 /**
  * The one place that decides what is hot and what a DBA is advised to do about it. The monitor
@@ -23,7 +26,7 @@ export interface Hotspot {
 }
 
 export interface Advice {
-  readonly kind: 'isolate-tenant' | 'node-capacity' | 'scale-up' | 'add-node' | 'connections' | 'memory' | 'rebalance';
+  readonly kind: 'isolate-tenant' | 'split-shard' | 'tenant-tracking' | 'node-capacity' | 'scale-up' | 'add-node' | 'connections' | 'memory' | 'rebalance';
   /** The distributed table it is about, when it is about one. */
   readonly table?: string;
   readonly detail: string;
@@ -44,8 +47,12 @@ export interface ShardFacts {
   readonly nodeId: number | undefined;
   /** It holds one tenant already: isolation cannot split it further. */
   readonly singleTenant: boolean;
-  /** The tenant drawing most of its queries, when Citus tracks tenants. */
+  /** The tenant drawing most of its queries (or rows), from the best evidence found (hot-tenant.ts). */
   readonly hottestTenant: { tenant: string; share: number } | undefined;
+  /** Its tenants and their weights, where any source knew them. */
+  readonly tenants?: ShardTenants;
+  /** citus.stat_tenants_track is 'all' already (never advise turning it on then). */
+  readonly trackingOn?: boolean;
 }
 
 export interface AdviceInput {
@@ -85,16 +92,6 @@ function normalize(values: readonly number[]): number[] {
 export function overloadingShards(shards: readonly ShardOutlook[], nodeCount: number): ShardOutlook[] {
   const even = 1 / Math.max(1, nodeCount);
   return shards.filter((s) => s.predictedShare > even);
-}
-
-/** Tenants the monitor isolates by itself (with --rebalance): the hottest one where it is most of its shard. */
-export function tenantsToIsolate(overloading: readonly ShardOutlook[], facts: ReadonlyMap<string, ShardFacts>):
-  { shard: ShardOutlook; tenant: string; share: number }[] {
-  return overloading.flatMap((s) => {
-    const f = facts.get(s.shardId);
-    const top = f?.hottestTenant;
-    return f && !f.singleTenant && top && top.share >= TENANT_ISOLATION_MIN_SHARE ? [{ shard: s, tenant: top.tenant, share: top.share }] : [];
-  });
 }
 
 /** Hotspots and advice of one window. */
@@ -137,17 +134,38 @@ function shardAdvice(overloading: readonly ShardOutlook[], facts: ReadonlyMap<st
   const advice: Advice[] = [];
   for (const s of overloading) {
     const f = facts.get(s.shardId);
-    const tenant = f?.hottestTenant?.tenant;
+    const top = f?.hottestTenant;
     const single = f?.singleTenant ?? false;
+    const split = f?.tenants && top && top.share < TENANT_ISOLATION_MIN_SHARE ? loadWeightedSplitPoint(f.tenants) : undefined;
+    const head = `shard ${s.shardId} of ${s.table} is predicted to take ${pct(s.predictedShare)} of the load, more than a whole node's fair ${pct(even)}: no placement balances it.`;
     if (!single && !isolating?.has(s.shardId)) {
-      advice.push({
-        kind: 'isolate-tenant',
-        table: s.table,
-        detail: `shard ${s.shardId} of ${s.table} is predicted to take ${pct(s.predictedShare)} of the load, more than a whole node's fair `
-          + `${pct(even)}: no placement balances it. ${tenant ? `Isolate tenant ${tenant} into its own shard` : "Find its hottest tenant (set citus.stat_tenants_track = 'all') and isolate it"}, `
-          + 'or give its node more capacity.',
-        ...(tenant ? { sql: `SELECT isolate_tenant_to_new_shard(${quoteLiteral(s.table)}, ${quoteLiteral(tenant)}, 'CASCADE', shard_transfer_mode => 'block_writes')` } : {}),
-      });
+      // Every isolation advice names its tenant; without one, say how to find it (never advise tracking that is on).
+      if (top && !split) {
+        advice.push({
+          kind: 'isolate-tenant',
+          table: s.table,
+          detail: `${head} Isolate tenant ${top.tenant} into its own shard (${pct(top.share)} of the shard${f?.tenants ? `'s ${f.tenants.source === 'citus_stat_tenants' ? 'queries' : 'rows'}, found by ${f.tenants.source}` : ''}) `
+            + 'with every table of its group and move it to the least loaded node, or give its node more capacity.',
+          sql: `SELECT isolate_tenant_to_new_shard(${quoteLiteral(s.table)}, ${quoteLiteral(top.tenant)}, 'CASCADE', shard_transfer_mode => 'block_writes')`,
+        });
+      } else if (split) {
+        advice.push({
+          kind: 'split-shard',
+          table: s.table,
+          detail: `${head} Its load is spread over ${f!.tenants!.tenants.length} tenants (the heaviest, ${top!.tenant}, at ${pct(top!.share)}): split it at hash ${split.point} `
+            + `(${pct(split.lowerShare)} of its load below), then rebalance by predicted load (citus-adaptive-load rebalance) to place the halves.`,
+          ...(f?.nodeId !== undefined ? { sql: `SELECT citus_split_shard_by_split_points(${Number(s.shardId)}, ARRAY[${quoteLiteral(String(split.point))}], `
+            + `ARRAY[${f.nodeId}, ${f.nodeId}], shard_transfer_mode => 'block_writes')` } : {}),
+        });
+      } else if (!f?.trackingOn) {
+        advice.push({
+          kind: 'tenant-tracking',
+          table: s.table,
+          detail: `${head} Its tenants could not be told apart (no profile heavy hitter in its range, no sample): turn on Citus's tenant statistics `
+            + "so the next window counts queries per tenant (citus-adaptive-load tune --apply does it, with undo).",
+          sql: "ALTER SYSTEM SET citus.stat_tenants_track = 'all'; SELECT pg_reload_conf();",
+        });
+      }
     }
     if (f?.nodeId !== undefined) {
       const capacity = suggestedCapacity(s.predictedShare, even).toFixed(2);
@@ -284,34 +302,23 @@ export function liveAdvice(nodes: readonly string[], live: ReadonlyMap<string, N
  * only; the monitor runs it before it opens the window's transaction (citus_stat_tenants asks
  * every worker).
  */
-export async function gatherShardFacts(db: Queryable, overloading: readonly ShardOutlook[]): Promise<Map<string, ShardFacts>> {
+export async function gatherShardFacts(db: Queryable, overloading: readonly ShardOutlook[], conn?: ConnectionConfig,
+  options: FindTenantsOptions = {}): Promise<Map<string, ShardFacts>> {
   const facts = new Map<string, ShardFacts>();
   if (overloading.length === 0) return facts;
-  const setting = await db.query<{ v: string | null }>("SELECT current_setting('citus.stat_tenants_track', true) AS v").catch(() => ({ rows: [{ v: 'none' }] }));
-  const tracking = setting.rows[0]?.v === 'all';
+  const trackingOn = await tenantTrackingOn(db).catch(() => false);
   for (const s of overloading) {
     const singleTenant = await isSingleTenantShard(db, s.shardId);
+    // Without worker connections only Citus's own statistics can say (the sample reads the worker).
+    const tenants = singleTenant ? undefined : await findShardTenants(db, conn, s, options);
+    const top = hottestOf(tenants);
     facts.set(s.shardId, {
       nodeId: await nodeIdOf(db, s.node),
       singleTenant,
-      hottestTenant: !singleTenant && tracking ? await hottestTenant(db, s.table, s.shardId) : undefined,
+      hottestTenant: top ? { tenant: top.tenant, share: top.share } : undefined,
+      ...(tenants ? { tenants } : {}),
+      trackingOn,
     });
   }
   return facts;
-}
-
-/**
- * The tenant drawing the most queries of a shard, and its share of the shard's queries, from
- * citus_stat_tenants (needs citus.stat_tenants_track = 'all').
- */
-async function hottestTenant(db: Queryable, table: string, shardId: string): Promise<{ tenant: string; share: number } | undefined> {
-  const tenants = await db.query<{ tenant: string; q: number }>(
-    `SELECT tenant_attribute AS tenant, (query_count_in_this_period + query_count_in_last_period)::float8 AS q
-       FROM citus_stat_tenants
-      WHERE colocation_id = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = $1::regclass)
-        AND get_shard_id_for_distribution_column($1::regclass, tenant_attribute) = $2
-      ORDER BY q DESC`, [table, shardId]);
-  const total = tenants.rows.reduce((a, t) => a + t.q, 0);
-  const top = tenants.rows[0];
-  return top && total > 0 ? { tenant: top.tenant, share: top.q / total } : undefined;
 }

@@ -111,3 +111,12 @@ export const RETENTION_MAX_BATCHES = 50;
  * weights steadily, few enough that a cycle's read stays the same size as history grows.
  */
 export const HISTORY_WINDOWS = 48;
+/**
+ * Finding a hot shard's tenants without Citus's tenant statistics: a TABLESAMPLE SYSTEM of the
+ * shard on its worker reads about this many rows, and gives up after this many milliseconds (a
+ * busy worker must not stall the monitor).
+ */
+export const SHARD_SAMPLE_ROWS = 20000;
+export const SHARD_SAMPLE_TIMEOUT_MS = 5000;
+/** Tenants the sample or the statistics report per shard (enough for a load-weighted split point). */
+export const SHARD_TENANTS_LISTED = 200;

@@ -42,3 +42,8 @@ export function wrap(text: string, width: number, first = ''): string[] {
   if (line) lines.push(prefix() + line);
   return lines.flatMap((l) => (l.length > width ? [fit(l, width)] : [l]));
 }
+
+/** A ratio such as busiest/mean, or '-' when unknown. */
+export function times(x: number | null | undefined): string {
+  return x === null || x === undefined ? '-' : `${x.toFixed(2)}x`;
+}

@@ -1,10 +1,23 @@
 import type { ReportData } from './report-data.js';
 import { bytes, pct, skew } from './format.js';
+import { hotShardLine, summaryHeadline } from './summary-lines.js';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');
 
 export function renderMarkdown(r: ReportData): string {
   const out: string[] = [`# citus-adaptive-load report`, '', `Generated ${r.generatedAt}.`, ''];
+  const s = r.summary;
+  out.push('## Cluster summary', '', summaryHeadline(s), '');
+  if (s.nodes.length) {
+    out.push('| node | shards | actual load | predicted load |', '| --- | ---: | ---: | ---: |');
+    for (const n of s.nodes) out.push(`| ${cell(n.node)} | ${n.shards} | ${pct(n.actualShare)} | ${pct(n.predictedShare)} |`);
+    out.push('');
+  }
+  if (s.hottestShards.length) {
+    out.push('Hottest shards:', '');
+    for (const h of s.hottestShards) out.push(`- ${cell(hotShardLine(h))}`);
+    out.push('');
+  }
   for (const t of r.tables) {
     out.push(`## ${t.table}`, '', `${t.kind}${t.distributionColumn ? ` by \`${t.distributionColumn}\`` : ''}, ${t.shardCount} shards`
       + `${t.colocatedWith.length ? `, colocated with ${t.colocatedWith.map((c) => `\`${c}\``).join(', ')}` : ''}; size skew ${skew(t)}.`, '');
@@ -16,8 +29,8 @@ export function renderMarkdown(r: ReportData): string {
     if (t.isolatedTenants.length) out.push(`Isolated tenants: ${t.isolatedTenants.join(', ')}.`, '');
   }
   if (r.windows.length) {
-    out.push('## Predicted vs actual load', '', '| window end | MAPE | nodes (predicted / actual) |', '| --- | ---: | --- |');
-    for (const w of r.windows) out.push(`| ${w.to} | ${w.mape === null ? '-' : w.mape.toFixed(3)} | ${w.nodes.map((n) => `${n.node}: ${pct(n.predictedShare)} / ${pct(n.actualShare)}`).join('; ')} |`);
+    out.push('## Predicted vs actual load', '', '| window end | WAPE | MAPE | nodes (predicted / actual) |', '| --- | ---: | ---: | --- |');
+    for (const w of r.windows) out.push(`| ${w.to} | ${w.wape === null ? '-' : w.wape.toFixed(3)} | ${w.mape === null ? '-' : w.mape.toFixed(3)} | ${w.nodes.map((n) => `${n.node}: ${pct(n.predictedShare)} / ${pct(n.actualShare)}`).join('; ')} |`);
     out.push('');
   }
   if (r.nodeHealth.length) {

@@ -1,11 +1,23 @@
 import type { ReportData } from './report-data.js';
 import { bytes, fit, pct, skew, wrap } from './format.js';
+import { hotShardLine, summaryHeadline } from './summary-lines.js';
 
 const WIDTH = 80;
 
 /** A report for an 80-column terminal. */
 export function renderText(r: ReportData): string {
   const out: string[] = [`citus-adaptive-load report, ${r.generatedAt}`, ''];
+  const s = r.summary;
+  out.push('cluster summary', ...wrap(summaryHeadline(s), WIDTH, '  '));
+  if (s.nodes.length) {
+    out.push(`  ${'node'.padEnd(30)} ${'shards'.padStart(6)} ${'actual'.padStart(8)} ${'predicted'.padStart(10)}`);
+    for (const n of s.nodes) out.push(`  ${fit(n.node, 30).padEnd(30)} ${String(n.shards).padStart(6)} ${pct(n.actualShare).padStart(8)} ${pct(n.predictedShare).padStart(10)}`);
+  }
+  if (s.hottestShards.length) {
+    out.push('  hottest shards');
+    for (const h of s.hottestShards) out.push(...wrap(hotShardLine(h), WIDTH, '    - '));
+  }
+  out.push('');
   for (const t of r.tables) {
     out.push(fit(`${t.table}: ${t.kind}${t.distributionColumn ? ` by ${t.distributionColumn}` : ''}, ${t.shardCount} shards`
       + `${t.colocatedWith.length ? `, colocated with ${t.colocatedWith.join(', ')}` : ''}`, WIDTH));
@@ -20,10 +32,10 @@ export function renderText(r: ReportData): string {
     out.push('');
   }
   if (r.windows.length) {
-    out.push('prediction error over time (MAPE per window)');
+    out.push('prediction error over time (WAPE per window, MAPE beside it)');
     for (const w of r.windows.slice(-10)) {
-      const bar = w.mape === null ? '' : '#'.repeat(Math.min(40, Math.round(w.mape * 40)));
-      out.push(`  ${w.to.slice(0, 19)}  ${(w.mape === null ? '   -' : w.mape.toFixed(3)).padStart(6)}  ${bar}`);
+      const bar = w.wape === null ? '' : '#'.repeat(Math.min(40, Math.round(w.wape * 40)));
+      out.push(`  ${w.to.slice(0, 19)}  ${(w.wape === null ? '   -' : w.wape.toFixed(3)).padStart(6)}  ${(w.mape === null ? '   -' : w.mape.toFixed(3)).padStart(6)}  ${bar}`);
     }
     out.push('');
   }

@@ -1,12 +1,15 @@
 import type { Queryable } from '../connect/queryable.js';
 import { quoteLiteral } from '../connect/sql.js';
 import { latestAdvice } from '../store/window-store.js';
+import { collectSummary, wapeOf, type ClusterSummary } from './cluster-summary.js';
 
 /** Everything a DBA report shows, gathered once; every renderer works from this. */
 export interface ReportData {
   readonly generatedAt: string;
+  /** The cluster at a glance; every renderer shows it first. */
+  readonly summary: ClusterSummary;
   readonly tables: TableReport[];
-  readonly windows: { windowId: number; from: string; to: string; mape: number | null; nodes: { node: string; predictedShare: number | null; actualShare: number }[] }[];
+  readonly windows: { windowId: number; from: string; to: string; mape: number | null; wape: number | null; nodes: { node: string; predictedShare: number | null; actualShare: number }[] }[];
   /** Each worker in the latest monitoring window: live metrics and the capacity the rebalancer uses. */
   readonly nodeHealth: NodeHealth[];
   readonly loads: { jobId: number; table: string; source: string; path: string | null; reason: string | null; status: string; rows: number | null; seconds: number | null; startedAt: string }[];
@@ -56,6 +59,8 @@ function describeAction(kind: string, detail: unknown): string {
   const d = detail as Record<string, string>;
   if (kind === 'move' && d.shardId) return `shard ${d.shardId} of ${d.table} moved from ${d.from} to ${d.to}`;
   if (kind === 'setting' && d.name) return `${d.name} on ${d.node}: ${d.from} -> ${d.to} (${d.reason})`;
+  // Isolations, splits and their checks carry their own sentence (rebalance/hot-shards.ts, action-check.ts).
+  if (typeof d.text === 'string') return d.text;
   return JSON.stringify(detail);
 }
 
@@ -104,9 +109,9 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
       isolatedTenants: profile.rows[0]?.isolate ?? [],
     });
   }
-  const windows = await db.query<{ window_id: string; from_at: Date; to_at: Date; mape: number | null; nodes: ReportData['windows'][number]['nodes'] }>(
+  const windows = await db.query<{ window_id: string; from_at: Date; to_at: Date; mape: number | null; wape: number | null; nodes: ReportData['windows'][number]['nodes'] }>(
     // `ORDER BY window_id` would name the output column, the text: qualify it to sort by number.
-    'SELECT w.window_id::text AS window_id, w.from_at, w.to_at, w.mape, w.nodes FROM adaptive_load.windows w ORDER BY w.window_id DESC LIMIT 50');
+    'SELECT w.window_id::text AS window_id, w.from_at, w.to_at, w.mape, w.wape, w.nodes FROM adaptive_load.windows w ORDER BY w.window_id DESC LIMIT 50');
   // Node metrics come from the monitor, which needs Citus (and pg_dist_node exists only with it).
   const health = !citus ? { rows: [] } : await db.query<{ node: string; to_at: Date; busy_ms: number; xacts_per_second: number; cache_hit_ratio: number | null;
     waiting_backends: number; connections_used: number; host_cpu_busy: number | null; host_memory_used: number | null; background_ms: number; capacity: number }>(
@@ -132,10 +137,21 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
         sql: `SELECT alter_distributed_table(${quoteLiteral(a.table_name)}, distribution_column => ${quoteLiteral(a.col)});` });
     }
   }
+  // Tenant isolation a load advised (profile-step.ts stores it with the profile), while the
+  // tenant is still not alone in a shard.
+  const isolation = !citus ? { rows: [] as { detail: string; sql: string }[] } : await db.query<{ detail: string; sql: string }>(
+    `SELECT a->>'detail' AS detail, a->>'sql' AS sql
+       FROM adaptive_load.current_profiles p CROSS JOIN jsonb_array_elements(coalesce(p.profile->'advice', '[]')) a
+      WHERE NOT p.applied AND to_regclass(p.table_name) IS NOT NULL AND ($1::text IS NULL OR to_regclass(p.table_name) = to_regclass($1))
+        AND NOT coalesce((SELECT shardminvalue = shardmaxvalue FROM pg_dist_shard
+                           WHERE shardid = get_shard_id_for_distribution_column(to_regclass(p.table_name), a->>'tenant')), true)`, [table ?? null]);
+  for (const a of isolation.rows) recommendations.push({ kind: 'isolate-tenant', detail: a.detail, sql: a.sql });
   return {
     generatedAt: new Date().toISOString(),
+    summary: await collectSummary(db, citus, recommendations.length),
     tables: result,
-    windows: windows.rows.reverse().map((w) => ({ windowId: Number(w.window_id), from: w.from_at.toISOString(), to: w.to_at.toISOString(), mape: w.mape, nodes: w.nodes })),
+    windows: windows.rows.reverse().map((w) => ({ windowId: Number(w.window_id), from: w.from_at.toISOString(), to: w.to_at.toISOString(), mape: w.mape,
+      wape: w.wape ?? wapeOf(w.nodes ?? []), nodes: w.nodes })),
     nodeHealth: health.rows.map((h) => ({ node: h.node, windowEnd: h.to_at.toISOString(), busySeconds: h.busy_ms / 1000, xactsPerSecond: h.xacts_per_second,
       cacheHitRatio: h.cache_hit_ratio, waitingBackends: h.waiting_backends, connectionsUsed: h.connections_used, hostCpuBusy: h.host_cpu_busy,
       hostMemoryUsed: h.host_memory_used, backgroundMs: h.background_ms, capacity: h.capacity })),

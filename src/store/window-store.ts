@@ -103,15 +103,6 @@ async function replacePredictions(db: Queryable, windowId: number, rows: WindowR
     [windowId, rows.map((s) => s.shardId), rows.map((s) => s.table), rows.map((s) => s.predictedShare)]);
 }
 
-/**
- * Replaces the prediction after the cluster changed under it within a cycle (a tenant isolation
- * split shards): the pieces carry what their parents were predicted to take, for the rebalance
- * that follows and the next window's scoring. One transaction, as recordWindow's.
- */
-export async function replacePredictionsAfterChange(db: pg.ClientBase, windowId: number, rows: WindowRecord['predictions']): Promise<void> {
-  await inTransaction(db, (tx) => replacePredictions(tx, windowId, rows));
-}
-
 async function insertAdvice(db: Queryable, windowId: number, rows: readonly AdviceRow[]): Promise<void> {
   if (rows.length === 0) return;
   await db.query(

@@ -117,7 +117,7 @@ describe('SQL interface, requests and reports', () => {
     }
     const ok = await sql("SELECT adaptive_load.analyze_table('orders', 100) AS p");
     assert.ok(ok.rows[0].p.kind);
-    const config = await sql("SELECT proconfig FROM pg_proc WHERE oid = 'adaptive_load.analyze_table(regclass, float8)'::regprocedure");
+    const config = await sql("SELECT proconfig FROM pg_proc WHERE oid = 'adaptive_load.analyze_table(regclass, float8, bigint)'::regprocedure");
     assert.deepEqual(config.rows[0].proconfig, ['search_path=pg_catalog, pg_temp']);
   });
 

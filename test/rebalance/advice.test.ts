@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  assess, liveAdvice, overloadingShards, suggestedCapacity, tenantsToIsolate,
+  assess, liveAdvice, overloadingShards, suggestedCapacity,
   type ShardFacts, type ShardOutlook,
 } from '../../src/rebalance/advice.js';
 import {
-  CONNECTIONS_USED, DEFAULT_REBALANCE_THRESHOLD, DEFAULT_SCHEDULE, HOT_FACTOR, MAX_SUGGESTED_CAPACITY, TENANT_ISOLATION_MIN_SHARE,
+  CONNECTIONS_USED, DEFAULT_REBALANCE_THRESHOLD, DEFAULT_SCHEDULE, HOT_FACTOR, MAX_SUGGESTED_CAPACITY,
 } from '../../src/rebalance/policy.js';
 import type { NodeObservation } from '../../src/workload/node-observation.js';
 
@@ -94,23 +94,24 @@ describe('advice rules', () => {
     assert.ok(r.hotspots.some((h) => h.kind === 'shard' && h.id === '102000'));
   });
 
-  it('without tenant tracking the advice says how to find the tenant; a single-tenant shard gets capacity advice only', () => {
+  it('with no tenant found the advice says how to find it (never an isolation without a tenant, never tracking that is on); a single-tenant shard gets capacity advice only', () => {
     const shards = outlook([[A, 0.7], [B, 0.3]]);
-    const untracked = assess({ nodes: [A, B], shards, live: new Map(), facts: new Map([['102000', { nodeId: 1, singleTenant: false, hottestTenant: undefined }]]) });
-    const isolate = untracked.advice.find((a) => a.kind === 'isolate-tenant')!;
-    assert.match(isolate.detail, /citus\.stat_tenants_track = 'all'/);
-    assert.equal(isolate.sql, undefined);
+    const untracked = assess({ nodes: [A, B], shards, live: new Map(), facts: new Map([['102000', { nodeId: 1, singleTenant: false, hottestTenant: undefined, trackingOn: false }]]) });
+    assert.ok(!untracked.advice.some((a) => a.kind === 'isolate-tenant'), 'an isolation advice always names its tenant');
+    const tracking = untracked.advice.find((a) => a.kind === 'tenant-tracking')!;
+    assert.match(tracking.detail, /tenant statistics/);
+    assert.match(tracking.sql!, /citus\.stat_tenants_track = 'all'/);
+    const tracked = assess({ nodes: [A, B], shards, live: new Map(), facts: new Map([['102000', { nodeId: 1, singleTenant: false, hottestTenant: undefined, trackingOn: true }]]) });
+    assert.ok(!tracked.advice.some((a) => a.kind === 'tenant-tracking' || /stat_tenants_track/.test(a.sql ?? '')), 'tracking is on already: not advised again');
     const single = assess({ nodes: [A, B], shards, live: new Map(), facts: new Map([['102000', { nodeId: 1, singleTenant: true, hottestTenant: undefined }]]) });
     assert.deepEqual(single.advice.filter((a) => a.table).map((a) => a.kind).sort(), ['node-capacity', 'rebalance']);
     assert.match(single.advice.find((a) => a.kind === 'node-capacity')!.detail, /single tenant/);
   });
 
-  it('the monitor isolates a tenant only where it draws TENANT_ISOLATION_MIN_SHARE of its shard, and then does not also advise it', () => {
+  it('what the monitor acts on itself (hot-shards.ts decides it) is not also advised', () => {
     const shards = outlook([[A, 0.6], [B, 0.2], [B, 0.2]]);
     const facts = (share: number) => new Map<string, ShardFacts>([['102000', { nodeId: 1, singleTenant: false, hottestTenant: { tenant: '5', share } }]]);
-    assert.deepEqual(tenantsToIsolate(overloadingShards(shards, 2), facts(TENANT_ISOLATION_MIN_SHARE - 0.01)), []);
-    const chosen = tenantsToIsolate(overloadingShards(shards, 2), facts(TENANT_ISOLATION_MIN_SHARE));
-    assert.deepEqual(chosen.map((c) => c.tenant), ['5']);
+    assert.ok(assess({ nodes: [A, B], shards, live: new Map(), facts: facts(0.9) }).advice.some((a) => a.kind === 'isolate-tenant'));
     const r = assess({ nodes: [A, B], shards, live: new Map(), facts: facts(0.9), acting: { isolating: new Set(['102000']), rebalancing: false } });
     assert.ok(!r.advice.some((a) => a.kind === 'isolate-tenant'));
   });

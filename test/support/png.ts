@@ -1,7 +1,27 @@
 import { inflateSync } from 'node:zlib';
 
-/** Share of non-white pixels in a PNG screenshot (decoded here: 8-bit RGB/RGBA, no interlace). */
+export interface Pixels {
+  readonly width: number;
+  readonly height: number;
+  /** [r, g, b] of the pixel at (x, y). */
+  rgb(x: number, y: number): [number, number, number];
+}
+
+/** Share of non-white pixels in a PNG screenshot. */
 export function inkShare(png: Buffer): number {
+  const p = decodePng(png);
+  let ink = 0;
+  for (let y = 0; y < p.height; y++) for (let x = 0; x < p.width; x++) if (isInk(p.rgb(x, y))) ink++;
+  return ink / (p.width * p.height);
+}
+
+/** Not (near) white. */
+export function isInk([r, g, b]: [number, number, number]): boolean {
+  return r < 235 || g < 235 || b < 235;
+}
+
+/** Decodes a PNG screenshot (8-bit RGB/RGBA, no interlace: what Chromium writes). */
+export function decodePng(png: Buffer): Pixels {
   let pos = 8;
   let width = 0;
   let height = 0;
@@ -22,7 +42,7 @@ export function inkShare(png: Buffer): number {
   const stride = width * channels;
   const prev = Buffer.alloc(stride);
   const cur = Buffer.alloc(stride);
-  let ink = 0;
+  const out = Buffer.alloc(stride * height);
   for (let y = 0; y < height; y++) {
     const filter = raw[y * (stride + 1)]!;
     const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
@@ -34,9 +54,9 @@ export function inkShare(png: Buffer): number {
       const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
       cur[x] = (line[x]! + [0, a, b, (a + b) >> 1, paeth][filter]!) & 0xff;
     }
-    for (let x = 0; x < width; x++) if (cur[x * channels]! < 235 || cur[x * channels + 1]! < 235 || cur[x * channels + 2]! < 235) ink++;
+    cur.copy(out, y * stride);
     cur.copy(prev);
   }
-  return ink / (width * height);
+  return { width, height, rgb: (x, y) => { const o = y * stride + x * channels; return [out[o]!, out[o + 1]!, out[o + 2]!]; } };
 }
 
