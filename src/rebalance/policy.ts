@@ -60,10 +60,10 @@ export const REBALANCER_IMPROVEMENT_THRESHOLD = 0.5;
 
 /**
  * Acting only on signal. A window whose shard statements add up to less than this much execution
- * time or fewer calls is noise (the monitor's own reads, a DBA's psql session): nothing is
+ * time (twice the 24 ms of stray statements seen to move shards in issue 15) or fewer calls is noise (the monitor's own reads, a DBA's psql session): nothing is
  * learned from it (no training, no load factors, no smoothing) and nothing moves because of it.
  */
-export const MIN_WINDOW_LOAD_MS = 200;
+export const MIN_WINDOW_LOAD_MS = 50;
 export const MIN_WINDOW_CALLS = 200;
 
 /**
