@@ -28,7 +28,6 @@ import { citusUnavailableReason, LocalCluster, withClient, type LocalNode } from
 import { resolveConnectionConfig } from '../src/connect/config.js';
 import { migrate } from '../src/store/migrate.js';
 import { monitorOnce, type MonitorResult } from '../src/monitor/monitor.js';
-import { wapeOf } from '../src/report/cluster-summary.js';
 
 const env = (name: string, dflt: number) => {
   const v = process.env[name] === undefined ? dflt : Number(process.env[name]);
@@ -116,10 +115,10 @@ function showShares(label: string, workers: LocalNode[], d: { calls: number; ms:
 }
 
 function showMonitor(label: string, r: MonitorResult): void {
-  const wape = (r as { wape?: number | null }).wape ?? wapeOf(r.nodes);
-  console.log(`${label}: monitor busiest/mean ${r.imbalance.actual.toFixed(2)} actual, ${r.imbalance.predicted.toFixed(2)} predicted next`
+  const wape = r.wape;
+  console.log(`${label}: monitor busiest/mean ${r.imbalance.actual === null ? 'n/a (window incomplete)' : r.imbalance.actual.toFixed(2)} actual, ${r.imbalance.predicted.toFixed(2)} predicted next`
     + `${wape === null ? '' : `; per-node prediction WAPE ${wape.toFixed(3)}`}${r.mape === null ? '' : `, MAPE ${r.mape.toFixed(3)}`}`);
-  for (const n of r.nodes) console.log(`  ${n.node.padEnd(20)} predicted ${n.predictedShare === null ? '   -  ' : pct(n.predictedShare).padStart(6)}  actual ${pct(n.actualShare).padStart(6)}`);
+  for (const n of r.nodes) console.log(`  ${n.node.padEnd(20)} predicted ${n.predictedShare === null ? '   -  ' : pct(n.predictedShare).padStart(6)}  actual ${n.actualShare === null ? '   -  ' : pct(n.actualShare).padStart(6)}`);
 }
 
 async function main(): Promise<void> {
@@ -199,7 +198,7 @@ async function main(): Promise<void> {
     // The whale's part of all execution time, from the statements on its own shard table.
     const whaleTime = after.reduce((a, x) => a + x.whaleMs, 0) / (after.reduce((a, x) => a + x.ms, 0) || 1);
     const fair = 1 / cluster.workers.length;
-    const wape = (next as { wape?: number | null }).wape ?? wapeOf(next.nodes);
+    const wape = next.wape;
     console.log('');
     console.log(`whale: ${whale.alone ? 'alone in its shard' : 'SHARES its shard'} ${whale.shard} on ${whale.node}, `
       + `${otherHot.length ? `beside ${otherHot.length} other hot shard(s)` : 'no other hot shard on that node'}`);

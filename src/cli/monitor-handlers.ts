@@ -50,8 +50,15 @@ export function monitorText(r: MonitorResult): string {
     const live = l ? `  ${(l.busyMs / 1000).toFixed(1).padStart(7)} ${l.xactsPerSecond.toFixed(0).padStart(7)}  ${l.capacity.toFixed(2).padStart(8)}  ${pct(l.host?.cpuBusy ?? null)}` : '';
     lines.push(`  ${n.node.padEnd(24)} ${pct(n.predictedShare)}  ${pct(n.actualShare)}${live}`);
   }
-  lines.push(`MAPE ${r.mape === null ? 'n/a (first window with load)' : r.mape.toFixed(3)}; busiest/mean node load ${r.imbalance.actual.toFixed(2)} now, `
-    + `${r.imbalance.predicted.toFixed(2)} predicted`);
+  const err = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
+  lines.push(r.wape === null ? 'WAPE n/a (no prediction to score, or a window without signal)'
+    : `WAPE ${err(r.wape)} (largest node share error ${pct(r.maxShareError).trim()}); MAPE ${err(r.mape)}`);
+  lines.push(`busiest/mean node load ${r.imbalance.actual === null ? 'n/a' : r.imbalance.actual.toFixed(2)} now, ${r.imbalance.predicted.toFixed(2)} predicted`);
+  if (!r.complete) {
+    lines.push(`window incomplete: ${r.unreachable.map((u) => u.node).join(', ')} did not answer; no actual load stored, nothing learned, no shard moves until every node answers`);
+  } else if (!r.signal.enough) {
+    lines.push(`window below the load floor (${r.signal.totalMs.toFixed(1)} ms, ${Math.round(r.signal.calls)} calls on shards): noise, nothing learned or moved; the prediction stays`);
+  }
   for (const h of r.hotspots) lines.push(`hotspot: ${h.reason}`);
   for (const a of r.actions) lines.push(`action: ${a.kind}: ${a.detail}`);
   for (const a of r.advice) lines.push(`advice: ${a.detail}${a.sql ? `\n  ${a.sql}` : ''}`);
@@ -127,8 +134,10 @@ export async function runRebalance(flags: RebalanceFlags): Promise<void> {
     if (flags.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else {
       if (r.notRebalanced) process.stdout.write(`${r.notRebalanced}\n`);
+      else if (r.held) process.stdout.write(`held: ${r.held}\n`);
       else if (r.moves.length === 0) process.stdout.write('balanced: the rebalancer found no move worth making\n');
-      if (flags.dryRun) for (const m of r.moves) process.stdout.write(`would move shard ${m.shardId} of ${m.table}: ${m.from} -> ${m.to}\n`);
+      if (flags.dryRun) for (const m of r.moves) process.stdout.write(`would move shard ${m.shardId} of ${m.table}: ${m.from} -> ${m.to}${m.reason ? ` (${m.reason})` : ''}\n`);
+      for (const m of r.skipped ?? []) process.stdout.write(`not worth moving shard ${m.shardId} of ${m.table}: ${m.from} -> ${m.to}: ${m.reason}\n`);
       // What really moved, colocated shards included (each recorded in adaptive_load.actions with its undo).
       for (const m of r.moved) {
         const others = m.shards.filter((s) => s.shardId !== m.shardId).map((s) => `${s.shardId} of ${s.table}`);

@@ -58,6 +58,42 @@ export const REBALANCER_THRESHOLD = 0.1;
 export const REBALANCER_MINIMUM_THRESHOLD = 0.01;
 export const REBALANCER_IMPROVEMENT_THRESHOLD = 0.5;
 
+/**
+ * Acting only on signal. A window whose shard statements add up to less than this much execution
+ * time (twice the 24 ms of stray statements seen to move shards in issue 15) or fewer calls is noise (the monitor's own reads, a DBA's psql session): nothing is
+ * learned from it (no training, no load factors, no smoothing) and nothing moves because of it.
+ */
+export const MIN_WINDOW_LOAD_MS = 50;
+export const MIN_WINDOW_CALLS = 200;
+
+/**
+ * Weight of the newest window in the exponentially weighted average of each shard's actual share
+ * (the model's smoothed feature): 0.5 halves an old window's say every window, so a one-window
+ * burst moves the smoothed share half way and a steady change is followed within a few windows.
+ */
+export const SHARE_SMOOTHING = 0.5;
+
+/**
+ * Error scoring: an actual share below this (of all load) is too small for a relative error to mean
+ * anything (a 0.1% shard predicted at 4% is a 3,900% MAPE for 4 points of share). MAPE leaves such
+ * shards and nodes out; WAPE and the largest share error score everything.
+ */
+export const MAPE_MIN_ACTUAL_SHARE = 0.01;
+
+/**
+ * A planned move is made only when what it gains beats what it costs, with a margin (like Citus's
+ * improvement_threshold, but in the same unit on both sides):
+ * - gain: the load above the nodes' fair shares it removes, in ms of execution per window (predicted
+ *   share x the mean shard load of recent windows), over MOVE_PAYBACK_WINDOWS windows;
+ * - cost: the bytes of the shard group to copy, at MOVE_COPY_BYTES_PER_MS (a conservative logical
+ *   replication rate), in ms.
+ * and only when it removes at least MIN_MOVE_GAIN_SHARE of all load (no churn for crumbs).
+ */
+export const MOVE_PAYBACK_WINDOWS = 12;
+export const MOVE_COPY_BYTES_PER_MS = 20_000;
+export const MOVE_COST_MARGIN = 2;
+export const MIN_MOVE_GAIN_SHARE = 0.01;
+
 // --- History retention and the bounded cycle read (store/retention.ts, store/history-store.ts) ---
 
 /**

@@ -1,6 +1,11 @@
 import type { Queryable } from '../connect/queryable.js';
 import { readDistribution, readTable, requireCitus, type DistributionKind } from '../catalog/catalog.js';
-import { REBALANCER_IMPROVEMENT_THRESHOLD, REBALANCER_MINIMUM_THRESHOLD, REBALANCER_THRESHOLD } from './policy.js';
+import { parseNodeLabel } from '../connect/config.js';
+import { recentShares } from '../workload/load-history.js';
+import {
+  HISTORY_WINDOWS, REBALANCER_IMPROVEMENT_THRESHOLD, REBALANCER_MINIMUM_THRESHOLD, REBALANCER_THRESHOLD, SHARE_SMOOTHING,
+} from './policy.js';
+import { judgeMoves, type ClusterLoad } from './move-gain.js';
 import { recordingMoves, type ActionOrigin, type ShardGroupMove } from './placement-diff.js';
 
 export const STRATEGY = 'adaptive_load';
@@ -10,6 +15,9 @@ export interface PlannedMove {
   readonly shardId: string;
   readonly from: string;
   readonly to: string;
+  /** Load above the nodes' fair shares the move removes (share of all load), and why it is (not) made. */
+  readonly gainShare?: number;
+  readonly reason?: string;
 }
 
 export interface RebalanceResult {
@@ -25,6 +33,10 @@ export interface RebalanceResult {
    * there is nothing to rebalance. Not a failure: nothing is out of balance.
    */
   readonly notRebalanced?: string;
+  /** Set when nothing may move now (a node did not answer in the latest window): why. */
+  readonly held?: string;
+  /** Moves Citus planned that are not worth their copy (policy.ts), each with why. */
+  readonly skipped?: PlannedMove[];
 }
 
 const NOT_HASH: Record<Exclude<DistributionKind, 'hash'>, string> = {
@@ -63,8 +75,68 @@ async function colocationGroups(db: Queryable, table?: string): Promise<string[]
 }
 
 /**
- * Plans with get_rebalance_table_shards_plan under the strategy and, unless dryRun, acts with
- * rebalance_table_shards (blocking writes to the moved shards while each moves).
+ * Nodes the latest monitoring window could not read: while any is down, nothing moves (a move
+ * onto or off it would fail or act on load nobody measured), until a window reads every node.
+ */
+async function unansweredNodes(db: Queryable): Promise<string[]> {
+  const r = await db.query<{ complete: boolean; unreachable: string[] }>(
+    'SELECT complete, unreachable FROM adaptive_load.windows ORDER BY window_id DESC LIMIT 1');
+  const w = r.rows[0];
+  return w && !w.complete ? w.unreachable : [];
+}
+
+/**
+ * What judging moves needs (move-gain.ts): per shard, the predicted share and bytes of its whole
+ * shard group (every table of its colocation group, the same hash range); per node, the predicted
+ * share and the strategy's capacity; and the load of recent windows.
+ */
+async function clusterLoad(db: Queryable): Promise<ClusterLoad> {
+  // Each shard group's cost is the strategy's own shard_cost (the same input Citus planned with),
+  // asked once per group; shares are of the sum over groups.
+  const shards = (await db.query<{ shard: string; grp: string; node: string; cost: number; bytes: string }>(
+    `WITH sizes AS MATERIALIZED (SELECT shardid, sum(shard_size) AS bytes FROM citus_shards GROUP BY shardid),
+     placed AS (
+       SELECT s.shardid, CASE WHEN p.colocationid = 0 THEN 's' || s.shardid ELSE p.colocationid || '/' || s.shardminvalue END AS grp,
+              n.nodename || ':' || n.nodeport AS node
+         FROM pg_dist_shard s JOIN pg_dist_partition p USING (logicalrelid)
+         JOIN pg_dist_placement pl USING (shardid) JOIN pg_dist_node n USING (groupid)
+        WHERE p.partmethod = 'h' AND n.noderole = 'primary'),
+     grouped AS (SELECT grp, adaptive_load.shard_cost(min(shardid)) AS cost FROM placed GROUP BY grp)
+     SELECT x.shardid::text AS shard, x.grp, x.node, g.cost,
+            coalesce((SELECT z.bytes FROM sizes z WHERE z.shardid = x.shardid), 0)::text AS bytes
+       FROM placed x JOIN grouped g USING (grp)`)).rows;
+  const groupCost = new Map<string, number>();
+  const groupBytes = new Map<string, number>();
+  const groupNode = new Map<string, string>();
+  for (const s of shards) {
+    groupCost.set(s.grp, s.cost);
+    groupNode.set(s.grp, s.node);
+    groupBytes.set(s.grp, (groupBytes.get(s.grp) ?? 0) + Number(s.bytes));
+  }
+  const total = [...groupCost.values()].reduce((a, b) => a + b, 0) || 1;
+  const nodeShare = new Map<string, number>();
+  for (const [grp, cost] of groupCost) nodeShare.set(groupNode.get(grp)!, (nodeShare.get(groupNode.get(grp)!) ?? 0) + cost / total);
+  const nodes = await db.query<{ node: string; capacity: number }>(
+    `SELECT nodename || ':' || nodeport AS node, CASE WHEN shouldhaveshards THEN adaptive_load.node_capacity(nodeid) ELSE 0 END AS capacity
+       FROM pg_dist_node WHERE noderole = 'primary' AND isactive`);
+  const recent = await recentShares(db, HISTORY_WINDOWS);
+  let windowMs = 0;
+  recent.forEach((w, i) => { windowMs = i === 0 ? w.totalMs : SHARE_SMOOTHING * w.totalMs + (1 - SHARE_SMOOTHING) * windowMs; });
+  return {
+    groupShare: new Map(shards.map((s) => [s.shard, groupCost.get(s.grp)! / total])),
+    groupBytes: new Map(shards.map((s) => [s.shard, groupBytes.get(s.grp)!])),
+    nodeShare,
+    capacity: new Map(nodes.rows.map((n) => [n.node, n.capacity])),
+    windowMs,
+  };
+}
+
+/**
+ * The one plan, for a dry run and a real run alike: Citus's get_rebalance_table_shards_plan under
+ * the strategy for every colocation group (its shard cost carries the whole shard group, see the
+ * migrations), then only the moves worth their copy (move-gain.ts). Unless dryRun, exactly these
+ * moves are made, in plan order, with citus_move_shard_placement (which moves the colocated
+ * shards with each, blocking writes to them while it copies).
  */
 export async function rebalance(db: Queryable, options: { dryRun: boolean; table?: string; threshold?: number; origin?: ActionOrigin }): Promise<RebalanceResult> {
   await requireCitus(db, 'rebalance');
@@ -73,21 +145,34 @@ export async function rebalance(db: Queryable, options: { dryRun: boolean; table
     if (why) return { moves: [], applied: false, moved: [], notRebalanced: why };
   }
   await ensureStrategy(db);
-  const moves: PlannedMove[] = [];
-  const moved: ShardGroupMove[] = [];
+  const down = await unansweredNodes(db);
+  if (down.length > 0) {
+    return { moves: [], applied: false, moved: [], held: `${down.join(', ')} did not answer in the latest monitoring window: no shard moves until a window reads every node` };
+  }
+  const planned: PlannedMove[] = [];
   for (const table of await colocationGroups(db, options.table)) {
     const plan = await db.query<{ table_name: string; shardid: string; sourcename: string; sourceport: number; targetname: string; targetport: number }>(
       `SELECT table_name::text, shardid::text, sourcename, sourceport, targetname, targetport
          FROM get_rebalance_table_shards_plan($1::regclass, threshold => $2, rebalance_strategy => $3)`,
       [table, options.threshold ?? REBALANCER_THRESHOLD, STRATEGY]);
-    const groupMoves = plan.rows.filter((m) => m.table_name === table || plan.rows.every((x) => x.table_name !== table))
-      .map((m) => ({ table: m.table_name, shardId: m.shardid, from: `${m.sourcename}:${m.sourceport}`, to: `${m.targetname}:${m.targetport}` }));
-    moves.push(...groupMoves);
-    if (!options.dryRun && groupMoves.length > 0) {
-      moved.push(...await recordingMoves(db, options.origin ?? { startedBy: 'library' }, () => db.query(
-        `SELECT rebalance_table_shards($1::regclass, threshold => $2, rebalance_strategy => $3, shard_transfer_mode => 'block_writes')`,
-        [table, options.threshold ?? REBALANCER_THRESHOLD, STRATEGY])));
-    }
+    // The plan lists every colocated shard of a move: one row per shard group is the move.
+    planned.push(...plan.rows.filter((m) => m.table_name === table || plan.rows.every((x) => x.table_name !== table))
+      .map((m) => ({ table: m.table_name, shardId: m.shardid, from: `${m.sourcename}:${m.sourceport}`, to: `${m.targetname}:${m.targetport}` })));
   }
-  return { moves, applied: !options.dryRun && moves.length > 0, moved };
+  const verdicts = planned.length ? judgeMoves(planned, await clusterLoad(db)) : [];
+  const moves = verdicts.filter((v) => v.keep).map((v) => ({ ...v.move, gainShare: v.gainShare, reason: v.reason }));
+  const skipped = verdicts.filter((v) => !v.keep).map((v) => ({ ...v.move, gainShare: v.gainShare, reason: v.reason }));
+  const moved: ShardGroupMove[] = [];
+  if (!options.dryRun && moves.length > 0) {
+    // What really moved is read from the placements before and after, and recorded with its undo.
+    moved.push(...await recordingMoves(db, options.origin ?? { startedBy: 'library' }, async () => {
+      for (const m of moves) {
+        const from = parseNodeLabel(m.from);
+        const to = parseNodeLabel(m.to);
+        await db.query("SELECT citus_move_shard_placement($1::bigint, $2, $3, $4, $5, shard_transfer_mode => 'block_writes')",
+          [m.shardId, from.host, from.port, to.host, to.port]);
+      }
+    }));
+  }
+  return { moves, applied: !options.dryRun && moves.length > 0, moved, ...(skipped.length ? { skipped } : {}) };
 }

@@ -18,7 +18,14 @@ export interface WindowRecord {
   readonly to: Date;
   /** MAPE of the per-node prediction made at the previous window, null without one. */
   readonly mape: number | null;
-  readonly nodes: readonly { node: string; predictedShare: number | null; actualShare: number }[];
+  /** WAPE of the same prediction (every node scored), null without one. */
+  readonly wape: number | null;
+  /** Largest absolute node share error of the same prediction, null without one. */
+  readonly maxShareError: number | null;
+  /** False when a node could not be read: then shardLoad and predictionHistory are empty. */
+  readonly complete: boolean;
+  /** Per node; actualShare null in an incomplete window (no actual shares are stored for it). */
+  readonly nodes: readonly { node: string; predictedShare: number | null; actualShare: number | null }[];
   readonly unreachable: readonly string[];
   /** Counters read from each reachable node; an unreachable node keeps its old ones. */
   readonly statCounters: readonly NodeStatCounters[];
@@ -64,8 +71,9 @@ export async function recordWindow(db: pg.ClientBase, w: WindowRecord): Promise<
 
 async function insertWindow(db: Queryable, w: WindowRecord): Promise<number> {
   const r = await db.query<{ id: string }>(
-    `INSERT INTO adaptive_load.windows (from_at, to_at, mape, nodes, unreachable) VALUES ($1, $2, $3, $4, $5) RETURNING window_id::text AS id`,
-    [w.from, w.to, w.mape, JSON.stringify(w.nodes), w.unreachable]);
+    `INSERT INTO adaptive_load.windows (from_at, to_at, mape, wape, max_share_error, complete, nodes, unreachable)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING window_id::text AS id`,
+    [w.from, w.to, w.mape, w.wape, w.maxShareError, w.complete, JSON.stringify(w.nodes), w.unreachable]);
   return Number(r.rows[0]!.id);
 }
 

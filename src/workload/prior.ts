@@ -32,8 +32,10 @@ interface ShardRange {
 
 export async function priorShares(db: Queryable): Promise<Map<string, PriorShare>> {
   const shards = (await db.query<ShardRange>(
-    `SELECT s.shardid::text, s.logicalrelid::regclass::text AS tbl, s.shardminvalue AS min, s.shardmaxvalue AS max,
-            coalesce((SELECT sum(c.shard_size) FROM citus_shards c WHERE c.shardid = s.shardid), 0)::text AS size
+    // Sizes once for all shards (citus_shards asks every worker), not once per shard.
+    `WITH sizes AS MATERIALIZED (SELECT shardid, sum(shard_size) AS bytes FROM citus_shards GROUP BY shardid)
+     SELECT s.shardid::text, s.logicalrelid::regclass::text AS tbl, s.shardminvalue AS min, s.shardmaxvalue AS max,
+            coalesce((SELECT z.bytes FROM sizes z WHERE z.shardid = s.shardid), 0)::text AS size
        FROM pg_dist_shard s JOIN pg_dist_partition p USING (logicalrelid) WHERE p.partmethod = 'h'`)).rows;
   const tables = [...new Set(shards.map((s) => s.tbl))].sort();
   const profiles = new Map((await db.query<{ tbl: string; shards: { hashMin: number; hashMax: number; load: number }[] }>(
