@@ -32,9 +32,18 @@ export function nodeBars(t: TableReport): string {
 <text x="180" y="12" class="v"><tspan fill="#4e79a7">■</tspan> size <tspan fill="#f28e2b">■</tspan> predicted share of load</text></svg>`;
 }
 
+/** The windows a node did not answer in: not drawn, not scored, said here. */
+function incompleteWindows(r: Pick<ReportData, 'windows'>): string {
+  const missing = r.windows.filter((w) => !w.complete);
+  if (missing.length === 0) return '';
+  return `<p>Incomplete windows (a node did not answer; nothing measured, learned or moved): ${missing
+    .map((w) => `${esc(w.to.slice(0, 19))} (${esc(w.unreachable.join(', ') || 'a node')})`).join(', ')}</p>`;
+}
+
 /** Predicted and actual load share of each node over the recorded windows. */
 export function overTime(r: Pick<ReportData, 'windows'>): string {
-  const windows = r.windows.filter((w) => w.nodes.length);
+  // An incomplete window has no actual shares: it is listed below the chart, not drawn.
+  const windows = r.windows.filter((w) => w.complete && w.nodes.length);
   if (windows.length === 0) return '<p>No monitoring windows yet: run <code>citus-adaptive-load monitor --once</code> or the daemon.</p>';
   const nodes = [...new Set(windows.flatMap((w) => w.nodes.map((n) => n.node)))];
   // The legend sits right of the plot; the viewBox grows to hold the longest node name.
@@ -95,7 +104,8 @@ ${STYLE}</style></head><body>
 ${summary}
 ${tables || '<p>No Citus tables.</p>'}
 <section><h2>Predicted vs actual load</h2>${overTime(r)}
-${r.windows.length ? `<p>Latest WAPE: ${r.windows[r.windows.length - 1]!.wape?.toFixed(3) ?? 'n/a'}, MAPE: ${r.windows[r.windows.length - 1]!.mape?.toFixed(3) ?? 'n/a'}</p>` : ''}</section>
+${r.windows.length ? `<p>Latest WAPE: ${r.windows[r.windows.length - 1]!.wape?.toFixed(3) ?? 'n/a'}, MAPE: ${r.windows[r.windows.length - 1]!.mape?.toFixed(3) ?? 'n/a'}</p>` : ''}
+${incompleteWindows(r)}</section>
 <section><h2>Nodes in the last window</h2>${health ? `<table><tr><th>node</th><th>busy s</th><th>xact/s</th><th>cache hits</th><th>waiting</th><th>connections</th><th>host CPU</th><th>host memory</th><th>capacity</th></tr>${health}</table>` : '<p>No monitoring windows yet.</p>'}</section>
 <section><h2>Loads</h2>${loads ? `<table><tr><th>job</th><th>table</th><th>status</th><th>rows</th><th>path</th><th>seconds</th></tr>${loads}</table>` : '<p>None yet.</p>'}</section>
 <section><h2>Actions</h2>${actions ? `<ul>${actions}</ul>` : '<p>None yet.</p>'}</section>

@@ -208,6 +208,10 @@ describe('Citus suite: the feedback loop acts only on signal, per colocation gro
       const dry = await dryRun();
       assert.deepEqual(dry.moves, []);
       assert.match(dry.held ?? '', /did not answer/);
+      // The report says which window was incomplete, and why.
+      const report = await runCli(['report', '--coordinator', url]);
+      assert.equal(report.status, 0, report.stderr);
+      assert.ok(report.stdout.includes(`incomplete: ${b!} did not answer`), report.stdout);
     } finally {
       cluster.restart(stopped);
     }
