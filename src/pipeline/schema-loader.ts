@@ -39,6 +39,7 @@ import { beginSchemaJob, finishSchemaJob, recordSchemaTable, recordSchemaTables,
 import { newestUnfinishedJob, readResumePoint } from '../store/chunk-store.js';
 import { migrate } from '../store/migrate.js';
 import type { LoadPhase } from '../load/load-events.js';
+import { recoverAll } from '../load/recovery.js';
 import { load, type LoadSummary } from './loader.js';
 
 export interface SchemaLoadOptions extends CopyFormatInput {
@@ -313,9 +314,13 @@ export async function loadSchema(options: SchemaLoadOptions): Promise<SchemaLoad
 }
 
 /** The unfinished chunked load of this file into this table that a re-run resumes, if any. */
-async function interruptedChunkedLoad(db: pg.Client, table: string, file: string): Promise<{ jobId: number; commitEvery: string; rowsDone: number } | undefined> {
+async function interruptedChunkedLoad(db: pg.Client, conn: ConnectionConfig, table: string, file: string)
+  : Promise<{ jobId: number; commitEvery: string; rowsDone: number } | undefined> {
   const job = await newestUnfinishedJob(db, table, resolve(file));
   if (!job || (job.chunkRows === undefined && job.chunkBytes === undefined)) return undefined;
+  // A chunk the dead run prepared after its manifest row is committed by recovery first, so the
+  // table's count and the manifest's rows agree below (the loader's own recovery finds nothing then).
+  await recoverAll(db, conn);
   // The interrupted job's own chunk size, so its chunks line up whatever this run was given.
   const commitEvery = job.chunkRows !== undefined ? String(job.chunkRows) : `${job.chunkBytes}B`;
   return { jobId: job.jobId, commitEvery, rowsDone: (await readResumePoint(db, job.jobId)).rows };
@@ -347,10 +352,12 @@ async function applyAndLoad(db: pg.Client, conn: ConnectionConfig, options: Sche
     } else if (src.loaded) {
       outcome = { ...base, status: 'already-loaded', rows: src.loaded.rows, jobId: src.loaded.jobId, path: null, expectedRows: rowsBefore };
     } else {
-      const interrupted = await interruptedChunkedLoad(db, p.table, src.file);
+      const interrupted = await interruptedChunkedLoad(db, conn, p.table, src.file);
       // The rows the table held before this schema job first loaded it: with a resumed job's
       // chunks already in the table, that (not today's count) plus the job's rows is the target.
-      const rowsBeforeJob = await tableRowsBefore(db, schemaJobId, p.table, interrupted ? rowsBefore - interrupted.rowsDone : rowsBefore);
+      // Recorded by the run that started the table; else the count now less the job's chunks.
+      const rowsBeforeJob = await tableRowsBefore(db, schemaJobId, p.table,
+        interrupted ? await countRows(db, p.table) - interrupted.rowsDone : rowsBefore);
       if (interrupted) notice(`${p.table}: resuming the interrupted chunked load job ${interrupted.jobId} after ${interrupted.rowsDone} committed row(s)`);
       const commitEvery = interrupted?.commitEvery ?? options.commitEvery;
       try {

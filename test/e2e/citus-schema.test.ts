@@ -320,7 +320,7 @@ describe('Citus suite: whole schemas', { skip }, () => {
       ['running', 5, 3, 2], 'the schema job shows what is done and what is left');
 
     const again = await cli(['load', '--schema', 'chunk', dir, '--commit-every', '500']);
-    assert.equal(again.status, 0, again.stderr);
+    assert.equal(again.status, 0, `${again.stderr}${JSON.stringify(again.json?.error)}`);
     const status = Object.fromEntries((again.json?.tables as { table: string; status: string }[]).map((t) => [t.table.slice(6), t.status]));
     assert.deepEqual(status, { companies: 'already-loaded', campaigns: 'already-loaded', ads: 'already-loaded', clicks: 'resumed', impressions: 'loaded' });
     assert.equal(again.json?.schemaJobId, Number(running[0].schema_job_id), 'the re-run continues the same schema job');
