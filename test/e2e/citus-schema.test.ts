@@ -262,6 +262,8 @@ describe('Citus suite: whole schemas', { skip }, () => {
     const status = Object.fromEntries((r.json?.tables as { table: string; status: string }[]).map((t) => [t.table.slice(5), t.status]));
     assert.deepEqual(status, { companies: 'loaded', campaigns: 'loaded', ads: 'loaded', clicks: 'failed', impressions: 'not-reached' });
     assert.equal(Number((await sql('SELECT count(*) AS n FROM fail.clicks')).rows[0].n), 0, 'the failed table load left nothing');
+    const failedJob = (await sql('SELECT status, tables_done, tables_left FROM adaptive_load.schema_loads WHERE schema_job_id = $1', [r.json?.schemaJobId])).rows[0];
+    assert.deepEqual([failedJob.status, Number(failedJob.tables_done), Number(failedJob.tables_left)], ['failed', 3, 2]);
     await assertExpertLayout('fail', gen.expert);
 
     writeFileSync(clicks, good);
@@ -270,6 +272,10 @@ describe('Citus suite: whole schemas', { skip }, () => {
     assert.deepEqual((again.json?.tables as { status: string }[]).map((t) => t.status),
       ['already-loaded', 'already-loaded', 'already-loaded', 'loaded', 'loaded']);
     await assertCounts('fail', gen);
+    assert.equal(again.json?.schemaJobId, r.json?.schemaJobId, 'the re-run continues the failed schema job');
+    assert.deepEqual(again.json?.continued, { runs: 2, tables: ['fail.clicks', 'fail.impressions'] });
+    const job = (await sql('SELECT status, tables_done, tables_left, error FROM adaptive_load.schema_loads WHERE schema_job_id = $1', [r.json?.schemaJobId])).rows[0];
+    assert.deepEqual([job.status, Number(job.tables_done), Number(job.tables_left), job.error], ['committed', 5, 0, null]);
 
     // A run that stopped between dropping a foreign key and re-creating it left it recorded as
     // pending: the next run re-creates it (and only that).
