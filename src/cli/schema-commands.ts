@@ -57,7 +57,8 @@ export function schemaProgram(): Command {
     .action(async (sources: string[], flags: SchemaFlags) => (await schemaHandlers()).runSchemaPlan(sources, flags));
   common(program.command('load')
     .description('lay a whole schema out by its plan, in dependency order, and load every source straight into its shards')
-    .argument('[sources...]', 'files named after their tables, table=file pairs, or directories; tables holding rows are sources too'))
+    .argument('[sources...]', 'files named after their tables, table=file pairs, or directories; tables holding rows are sources too')
+    .option('--commit-every <n>', "commit each table's load in chunks of n rows (500000) or bytes (256MB); a re-run resumes an interrupted table"))
     .action(async (sources: string[], flags: SchemaFlags) => (await schemaHandlers()).runSchemaLoad(sources, flags));
   return program;
 }

@@ -16,19 +16,21 @@ export interface SchemaFlags extends CommonFlags {
   sampleRows?: number;
   seed?: number;
   quiet?: boolean;
+  commitEvery?: string;
 }
 
 function schemaOptions(sources: string[], flags: SchemaFlags): SchemaLoadOptions {
   // The same words and limits as a one-table load's flags.
   const v = validateLocalLoadOptions({
     format: flags.format, delimiter: flags.delimiter, quote: flags.quote, escape: flags.escape, null: flags.null,
-    encoding: flags.encoding, header: flags.header, sampleRows: flags.sampleRows, seed: flags.seed,
+    encoding: flags.encoding, header: flags.header, sampleRows: flags.sampleRows, seed: flags.seed, commitEvery: flags.commitEvery,
   });
   return {
     schema: flags.schema, sources, connection: connectionInput(flags),
     format: v.format, delimiter: v.delimiter, quote: v.quote, escape: v.escape, null: v.null, encoding: v.encoding,
     header: headerMode(v.header),
     ...(v.sampleRows !== undefined ? { sampleRows: v.sampleRows } : {}), ...(v.seed !== undefined ? { seed: v.seed } : {}),
+    ...(v.commitEvery !== undefined ? { commitEvery: v.commitEvery } : {}),
     onNotice: flags.quiet || flags.json ? undefined : (m) => process.stderr.write(`note: ${m}\n`),
   };
 }
@@ -90,13 +92,18 @@ export function schemaLoadText(s: SchemaLoadSummary): string {
   lines.push('tables:');
   for (const t of s.tables) {
     const what = t.status === 'loaded' ? `loaded ${t.rows} rows (${t.path}, job ${t.jobId})`
+      : t.status === 'resumed' ? `resumed job ${t.jobId} after its last committed chunk: ${t.rows} rows in all (${t.path})`
       : t.status === 'already-loaded' ? `already loaded by job ${t.jobId}`
         : t.status === 'failed' ? `FAILED: ${t.error}` : t.status === 'not-reached' ? 'not reached' : 'no source file (its rows stay)';
     const check = t.rowsAfter === null ? '' : `; holds ${t.rowsAfter} rows${t.verified ? ' (verified)' : `, expected ${t.expectedRows}`}`;
     lines.push(`  ${t.table.padEnd(28)} ${what}${check}`);
   }
-  lines.push(`atomicity: each table's load is one atomic distributed transaction; the schema as a whole is not one transaction. `
-    + (s.ok ? 'Everything finished.' : 'Run the same command again to continue: finished tables and layout steps are not repeated.'));
+  lines.push(`schema job ${s.schemaJobId}: ${s.ok ? 'committed' : 'failed'}`
+    + (s.continued ? ` (run ${s.continued.runs}; continued ${s.continued.tables.length ? s.continued.tables.map(short).join(', ') : 'no table'})` : '')
+    + '; see adaptive_load.schema_loads');
+  lines.push(`atomicity: per table. Each table's load is one atomic distributed transaction (one per chunk with --commit-every), `
+    + 'committed in dependency order; the schema as a whole is not one transaction, since layout DDL and foreign keys run between tables. '
+    + (s.ok ? 'Everything finished.' : 'Run the same command again to continue this schema job: finished tables and layout steps are not repeated.'));
   if (s.error) lines.push(`error: ${s.error}`);
   return `${lines.join('\n')}\n`;
 }
@@ -116,6 +123,7 @@ export async function runSchemaLoad(sources: string[], flags: SchemaFlags): Prom
     const s = await loadSchema(schemaOptions(sources, flags));
     process.stdout.write(flags.json ? `${JSON.stringify({
       ok: s.ok, ...(s.error ? { error: { kind: 'SchemaLoadError', message: s.error } } : {}), atomicity: s.atomicity,
+      schemaJobId: s.schemaJobId, continued: s.continued,
       plan: s.plan, steps: s.steps.map(stepJson), applied: s.applied.map((a) => ({ ...stepJson(a.step), status: a.status, ...(a.note ? { note: a.note } : {}) })),
       tables: s.tables, sources: s.sources, seconds: Number(s.loadSeconds.toFixed(3)),
     })}\n` : schemaLoadText(s));

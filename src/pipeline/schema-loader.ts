@@ -6,11 +6,18 @@
  * shards with the one-table loader (pipeline/loader.ts) parents first, and verify row counts.
  *
  * Atomicity, honestly: each table's load is one atomic distributed transaction (the loader's
- * two-phase commit); the schema load as a whole is not. A failure stops the run with a report of
- * what finished; a re-run continues: layout steps already done are skipped (each is checked
- * against the catalog before it runs), foreign keys dropped and not yet re-created are kept in
- * adaptive_load.schema_pending_keys and re-created, and a file whose load into its table was
- * committed (adaptive_load.load_jobs) is not loaded again. A run after success changes nothing.
+ * two-phase commit), or with commitEvery one per chunk; the schema load as a whole is not. One
+ * cross-table 2PC is not possible here: the layout DDL (undistribute, create_distributed_table,
+ * tenant isolation) and the foreign keys re-created between tables cannot run inside one open
+ * distributed COPY transaction, and a child's rows need its parent's committed first. The tables
+ * are committed in dependency order instead, grouped under one schema job
+ * (store/schema-job-store.ts, the adaptive_load.schema_loads view) that is committed when every
+ * table is loaded and verified. A failure stops the run with a report of what finished; a re-run
+ * continues that schema job: layout steps already done are skipped (each is checked against the
+ * catalog before it runs), foreign keys dropped and not yet re-created are kept in
+ * adaptive_load.schema_pending_keys and re-created, a file whose load into its table was committed
+ * (adaptive_load.load_jobs) is not loaded again, and a table whose chunked load was interrupted is
+ * resumed after its last committed chunk. A run after success changes nothing.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
@@ -28,7 +35,11 @@ import { readSchemaGraph, type ForeignKey, type SchemaGraph, type TableSource } 
 import { displaySql, schemaChanges, type SchemaStep } from '../plan/schema-changes.js';
 import { planSchema, type SchemaPlan } from '../plan/schema-planner.js';
 import { committedLoad, forgetDroppedKey, pendingKeys, recordDroppedKey } from '../store/schema-store.js';
+import { beginSchemaJob, finishSchemaJob, recordSchemaTable, recordSchemaTables, tableRowsBefore } from '../store/schema-job-store.js';
+import { newestUnfinishedJob, readResumePoint } from '../store/chunk-store.js';
 import { migrate } from '../store/migrate.js';
+import type { LoadPhase } from '../load/load-events.js';
+import { recoverAll } from '../load/recovery.js';
 import { load, type LoadSummary } from './loader.js';
 
 export interface SchemaLoadOptions extends CopyFormatInput {
@@ -41,7 +52,14 @@ export interface SchemaLoadOptions extends CopyFormatInput {
   header?: HeaderMode;
   sampleRows?: number;
   seed?: number;
+  /**
+   * Commit each table's load in chunks of this many rows (`500000`) or bytes (`256MB`), each its
+   * own distributed transaction; a re-run resumes an interrupted table after its last chunk.
+   */
+  commitEvery?: number | string;
   onNotice?: (message: string) => void;
+  /** Each table's load phases (the one-table loader's), for observers and tests. */
+  onPhase?: (table: string, phase: LoadPhase) => void;
 }
 
 export interface SchemaSource {
@@ -65,7 +83,8 @@ export interface SchemaPlanReport {
 export interface TableLoadOutcome {
   readonly table: string;
   readonly file: string | null;
-  readonly status: 'loaded' | 'already-loaded' | 'no-source' | 'failed' | 'not-reached';
+  /** 'resumed': an interrupted chunked load of this file was continued after its last committed chunk. */
+  readonly status: 'loaded' | 'resumed' | 'already-loaded' | 'no-source' | 'failed' | 'not-reached';
   readonly rows: number;
   readonly jobId: number | null;
   readonly path: LoadSummary['path'] | null;
@@ -81,6 +100,10 @@ export interface SchemaLoadSummary extends SchemaPlanReport {
   readonly applied: { step: SchemaStep; status: 'done' | 'skipped'; note?: string }[];
   readonly tables: TableLoadOutcome[];
   readonly atomicity: 'per-table';
+  /** The schema job (adaptive_load.schema_loads) this run belongs to. */
+  readonly schemaJobId: number;
+  /** Set when this run continued a schema job an earlier run left unfinished. */
+  readonly continued: { runs: number; tables: string[] } | null;
   readonly ok: boolean;
   readonly error?: string;
   readonly loadSeconds: number;
@@ -269,51 +292,97 @@ export async function loadSchema(options: SchemaLoadOptions): Promise<SchemaLoad
     const lock = await db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [`adaptive_load schema load ${options.schema}`]);
     if (!lock.rows[0]!.ok) throw new ClusterStateError(`another load --schema ${options.schema} is running; wait for it to finish`);
     const { graph, report } = await prepare(db, options, notice);
-    const applied: SchemaLoadSummary['applied'] = [];
-    for (const step of report.steps) {
-      applied.push({ step, ...(await runStep(db, options.schema, step, graph)) });
-    }
-    const loadStarted = performance.now();
     const files = new Map(report.sources.map((s) => [s.table, s]));
-    const before = new Map(graph.tables.map((t) => [t.name, t.existingRows]));
-    const tables: TableLoadOutcome[] = [];
-    let error: string | undefined;
-    for (const p of report.plan.tables) {
-      const src = files.get(p.table);
-      const rowsBefore = before.get(p.table) ?? 0;
-      const base = { table: p.table, file: src?.file ?? null, rowsBefore };
-      if (error !== undefined) {
-        tables.push({ ...base, status: 'not-reached', rows: 0, jobId: null, path: null, rowsAfter: null, expectedRows: rowsBefore, verified: false });
-        continue;
-      }
-      let outcome: Omit<TableLoadOutcome, 'rowsAfter' | 'verified'>;
-      if (!src) {
-        outcome = { ...base, status: 'no-source', rows: 0, jobId: null, path: null, expectedRows: rowsBefore };
-      } else if (src.loaded) {
-        outcome = { ...base, status: 'already-loaded', rows: src.loaded.rows, jobId: src.loaded.jobId, path: null, expectedRows: rowsBefore };
-      } else {
-        try {
-          const s = await load({
-            ...options, file: src.file, table: p.table, resolvedConnection: conn, header: options.header ?? 'auto',
-            ...(options.sampleRows ? { sampleRows: options.sampleRows } : {}), onNotice: (m) => notice(`${p.table}: ${m}`),
-          });
-          outcome = { ...base, status: 'loaded', rows: s.rows, jobId: s.jobId, path: s.path, expectedRows: rowsBefore + s.rows };
-        } catch (err) {
-          error = `${p.table}: ${describeError(err)}`;
-          outcome = { ...base, status: 'failed', rows: 0, jobId: null, path: null, error: describeError(err), expectedRows: rowsBefore };
-        }
-      }
-      const rowsAfter = await countRows(db, p.table);
-      tables.push({ ...outcome, rowsAfter, verified: rowsAfter === outcome.expectedRows });
+    // Under the schema's lock: an unfinished schema job found now was left by a run that failed or died.
+    const job = await beginSchemaJob(db, options.schema);
+    if (job.continued) notice(`continuing schema job ${job.schemaJobId} (run ${job.runs})`);
+    await recordSchemaTables(db, job.schemaJobId, report.plan.tables.map((p) => ({ table: p.table, source: files.get(p.table)?.file ?? null })));
+    try {
+      const summary = await applyAndLoad(db, conn, options, graph, report, job.schemaJobId, files, notice);
+      const continued = job.continued
+        ? { runs: job.runs, tables: summary.tables.filter((t) => !job.doneBefore.has(t.table) && t.status !== 'not-reached').map((t) => t.table) }
+        : null;
+      await finishSchemaJob(db, job.schemaJobId, summary.error);
+      return { ...summary, schemaJobId: job.schemaJobId, continued };
+    } catch (err) {
+      await finishSchemaJob(db, job.schemaJobId, describeError(err)).catch(() => {});
+      throw err;
+    } finally {
+      await db.query('SELECT pg_advisory_unlock(hashtext($1))', [`adaptive_load schema load ${options.schema}`]).catch(() => {});
     }
-    const mismatched = tables.filter((t) => t.rowsAfter !== null && !t.verified);
-    if (!error && mismatched.length) {
-      error = `row counts differ from the sources: ${mismatched.map((t) => `${t.table} holds ${t.rowsAfter}, expected ${t.expectedRows}`).join('; ')}`;
-    }
-    await db.query('SELECT pg_advisory_unlock(hashtext($1))', [`adaptive_load schema load ${options.schema}`]);
-    return {
-      ...report, applied, tables, atomicity: 'per-table', ok: error === undefined,
-      ...(error !== undefined ? { error } : {}), loadSeconds: (performance.now() - loadStarted) / 1000,
-    };
   });
+}
+
+/** The unfinished chunked load of this file into this table that a re-run resumes, if any. */
+async function interruptedChunkedLoad(db: pg.Client, conn: ConnectionConfig, table: string, file: string)
+  : Promise<{ jobId: number; commitEvery: string; rowsDone: number } | undefined> {
+  const job = await newestUnfinishedJob(db, table, resolve(file));
+  if (!job || (job.chunkRows === undefined && job.chunkBytes === undefined)) return undefined;
+  // A chunk the dead run prepared after its manifest row is committed by recovery first, so the
+  // table's count and the manifest's rows agree below (the loader's own recovery finds nothing then).
+  await recoverAll(db, conn);
+  // The interrupted job's own chunk size, so its chunks line up whatever this run was given.
+  const commitEvery = job.chunkRows !== undefined ? String(job.chunkRows) : `${job.chunkBytes}B`;
+  return { jobId: job.jobId, commitEvery, rowsDone: (await readResumePoint(db, job.jobId)).rows };
+}
+
+async function applyAndLoad(db: pg.Client, conn: ConnectionConfig, options: SchemaLoadOptions, graph: SchemaGraph, report: SchemaPlanReport,
+  schemaJobId: number, files: Map<string, SchemaSource>, notice: (m: string) => void)
+  : Promise<Omit<SchemaLoadSummary, 'schemaJobId' | 'continued'>> {
+  const applied: SchemaLoadSummary['applied'] = [];
+  for (const step of report.steps) {
+    applied.push({ step, ...(await runStep(db, options.schema, step, graph)) });
+  }
+  const loadStarted = performance.now();
+  const before = new Map(graph.tables.map((t) => [t.name, t.existingRows]));
+  const tables: TableLoadOutcome[] = [];
+  let error: string | undefined;
+  for (const p of report.plan.tables) {
+    const src = files.get(p.table);
+    const rowsBefore = before.get(p.table) ?? 0;
+    const base = { table: p.table, file: src?.file ?? null, rowsBefore };
+    if (error !== undefined) {
+      tables.push({ ...base, status: 'not-reached', rows: 0, jobId: null, path: null, rowsAfter: null, expectedRows: rowsBefore, verified: false });
+      await recordSchemaTable(db, schemaJobId, p.table, { status: 'not-reached', jobId: null, rows: 0 });
+      continue;
+    }
+    let outcome: Omit<TableLoadOutcome, 'rowsAfter' | 'verified'>;
+    if (!src) {
+      outcome = { ...base, status: 'no-source', rows: 0, jobId: null, path: null, expectedRows: rowsBefore };
+    } else if (src.loaded) {
+      outcome = { ...base, status: 'already-loaded', rows: src.loaded.rows, jobId: src.loaded.jobId, path: null, expectedRows: rowsBefore };
+    } else {
+      const interrupted = await interruptedChunkedLoad(db, conn, p.table, src.file);
+      // The rows the table held before this schema job first loaded it: with a resumed job's
+      // chunks already in the table, that (not today's count) plus the job's rows is the target.
+      // Recorded by the run that started the table; else the count now less the job's chunks.
+      const rowsBeforeJob = await tableRowsBefore(db, schemaJobId, p.table,
+        interrupted ? await countRows(db, p.table) - interrupted.rowsDone : rowsBefore);
+      if (interrupted) notice(`${p.table}: resuming the interrupted chunked load job ${interrupted.jobId} after ${interrupted.rowsDone} committed row(s)`);
+      const commitEvery = interrupted?.commitEvery ?? options.commitEvery;
+      try {
+        const s = await load({
+          ...options, file: src.file, table: p.table, resolvedConnection: conn, header: options.header ?? 'auto',
+          ...(options.sampleRows ? { sampleRows: options.sampleRows } : {}), onNotice: (m) => notice(`${p.table}: ${m}`),
+          ...(commitEvery !== undefined ? { commitEvery } : {}), ...(interrupted ? { resume: interrupted.jobId } : {}),
+          onPhase: options.onPhase ? (phase) => options.onPhase!(p.table, phase) : undefined,
+        });
+        outcome = { ...base, status: interrupted ? 'resumed' : 'loaded', rows: s.rows, jobId: s.jobId, path: s.path, expectedRows: rowsBeforeJob + s.rows };
+      } catch (err) {
+        error = `${p.table}: ${describeError(err)}`;
+        outcome = { ...base, status: 'failed', rows: 0, jobId: interrupted?.jobId ?? null, path: null, error: describeError(err), expectedRows: rowsBefore };
+      }
+    }
+    const rowsAfter = await countRows(db, p.table);
+    tables.push({ ...outcome, rowsAfter, verified: rowsAfter === outcome.expectedRows });
+    await recordSchemaTable(db, schemaJobId, p.table, { status: outcome.status, jobId: outcome.jobId, rows: outcome.rows, ...(outcome.error ? { error: outcome.error } : {}) });
+  }
+  const mismatched = tables.filter((t) => t.rowsAfter !== null && !t.verified);
+  if (!error && mismatched.length) {
+    error = `row counts differ from the sources: ${mismatched.map((t) => `${t.table} holds ${t.rowsAfter}, expected ${t.expectedRows}`).join('; ')}`;
+  }
+  return {
+    ...report, applied, tables, atomicity: 'per-table', ok: error === undefined,
+    ...(error !== undefined ? { error } : {}), loadSeconds: (performance.now() - loadStarted) / 1000,
+  };
 }

@@ -4,14 +4,17 @@
  * For each: the plan is the expert's layout, every table ends distributed or reference as planned
  * (no Citus local table left), query results equal a plain PostgreSQL copy of the same files, and
  * a second run changes nothing. Also the issue's scenario (tables loaded one by one first), a
- * failed run continued, and adaptive_load.analyze_schema agreeing with the CLI's plan.
+ * failed run continued, a chunked schema load killed mid-table and resumed, and
+ * adaptive_load.analyze_schema agreeing with the CLI's plan.
  */
+import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
 import { from as copyFrom } from 'pg-copy-streams';
 import { citusUnavailableReason, LocalCluster, withClient } from '../../scripts/local-cluster.js';
 import {
@@ -259,6 +262,8 @@ describe('Citus suite: whole schemas', { skip }, () => {
     const status = Object.fromEntries((r.json?.tables as { table: string; status: string }[]).map((t) => [t.table.slice(5), t.status]));
     assert.deepEqual(status, { companies: 'loaded', campaigns: 'loaded', ads: 'loaded', clicks: 'failed', impressions: 'not-reached' });
     assert.equal(Number((await sql('SELECT count(*) AS n FROM fail.clicks')).rows[0].n), 0, 'the failed table load left nothing');
+    const failedJob = (await sql('SELECT status, tables_done, tables_left FROM adaptive_load.schema_loads WHERE schema_job_id = $1', [r.json?.schemaJobId])).rows[0];
+    assert.deepEqual([failedJob.status, Number(failedJob.tables_done), Number(failedJob.tables_left)], ['failed', 3, 2]);
     await assertExpertLayout('fail', gen.expert);
 
     writeFileSync(clicks, good);
@@ -267,6 +272,10 @@ describe('Citus suite: whole schemas', { skip }, () => {
     assert.deepEqual((again.json?.tables as { status: string }[]).map((t) => t.status),
       ['already-loaded', 'already-loaded', 'already-loaded', 'loaded', 'loaded']);
     await assertCounts('fail', gen);
+    assert.equal(again.json?.schemaJobId, r.json?.schemaJobId, 'the re-run continues the failed schema job');
+    assert.deepEqual(again.json?.continued, { runs: 2, tables: ['fail.clicks', 'fail.impressions'] });
+    const job = (await sql('SELECT status, tables_done, tables_left, error FROM adaptive_load.schema_loads WHERE schema_job_id = $1', [r.json?.schemaJobId])).rows[0];
+    assert.deepEqual([job.status, Number(job.tables_done), Number(job.tables_left), job.error], ['committed', 5, 0, null]);
 
     // A run that stopped between dropping a foreign key and re-creating it left it recorded as
     // pending: the next run re-creates it (and only that).
@@ -279,6 +288,66 @@ describe('Citus suite: whole schemas', { skip }, () => {
     assert.deepEqual((mended.json?.steps as { kind: string; table: string }[]).map((s) => [s.kind, s.table]), [['add-foreign-key', 'fail.clicks']]);
     assert.equal((await sql("SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = 'fail.clicks'::regclass AND contype = 'f'")).rows[0].n, 1);
     assert.equal((await sql('SELECT count(*)::int AS n FROM adaptive_load.schema_pending_keys')).rows[0].n, 0);
+  });
+
+  /** Runs test/support/schema-load-and-die.ts; a hung child is killed after `boundMs` and reported. */
+  function runSchemaChild(args: Record<string, unknown>, boundMs = 300_000): Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string; hung: boolean }> {
+    const script = fileURLToPath(new URL('../support/schema-load-and-die.js', import.meta.url));
+    return new Promise((done, reject) => {
+      const child = spawn(process.execPath, [script, JSON.stringify(args)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      let hung = false;
+      const timer = setTimeout(() => { hung = true; child.kill('SIGKILL'); }, boundMs);
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.on('error', reject);
+      child.on('close', (status, signal) => { clearTimeout(timer); done({ status, signal, stderr, hung }); });
+    });
+  }
+
+  /** Rows and an order-independent checksum of every row's text. */
+  const fingerprint = async (table: string) => (await sql(
+    `SELECT count(*)::int AS n, coalesce(sum(hashtext(t::text)::bigint), 0)::text AS h FROM ${table} t`)).rows[0];
+
+  it('a chunked schema load (--commit-every) killed in the middle of a table is resumed by the next run, as one schema job', async () => {
+    const dir = join(root, 'chunk');
+    const gen = multiTenantSchema(dir, { companies: 6, campaignsPerCompany: 2, adsPerCampaign: 3, clicks: 3000, impressions: 1500 }, 13);
+    await create('chunk', gen);
+    // Killed after clicks' third chunk's commit record, before its COMMIT PREPARED: two chunks are
+    // in the table, the third is prepared on the workers, impressions is not reached.
+    const killed = await runSchemaChild({ coordinator: url, schema: 'chunk', sources: [dir], commitEvery: '500',
+      dieTable: 'chunk.clicks', diePhase: 'commit-recorded', dieAt: 3 });
+    assert.equal(killed.hung, false, 'the schema load child finished within its bound');
+    assert.equal(killed.signal, 'SIGKILL', killed.stderr);
+    const partial = Number((await sql('SELECT count(*) AS n FROM chunk.clicks')).rows[0].n);
+    assert.ok(partial >= 1000 && partial < gen.rows.clicks!, `clicks was cut in the middle (${partial} rows)`);
+    const running = (await sql("SELECT * FROM adaptive_load.schema_loads WHERE schema_name = 'chunk'")).rows;
+    assert.equal(running.length, 1);
+    assert.deepEqual([running[0].status, Number(running[0].tables_total), Number(running[0].tables_done), Number(running[0].tables_left)],
+      ['running', 5, 3, 2], 'the schema job shows what is done and what is left');
+
+    const again = await cli(['load', '--schema', 'chunk', dir, '--commit-every', '500']);
+    assert.equal(again.status, 0, `${again.stderr}${JSON.stringify(again.json?.error)}`);
+    const status = Object.fromEntries((again.json?.tables as { table: string; status: string }[]).map((t) => [t.table.slice(6), t.status]));
+    assert.deepEqual(status, { companies: 'already-loaded', campaigns: 'already-loaded', ads: 'already-loaded', clicks: 'resumed', impressions: 'loaded' });
+    assert.equal(again.json?.schemaJobId, Number(running[0].schema_job_id), 'the re-run continues the same schema job');
+    assert.deepEqual(again.json?.continued, { runs: 2, tables: ['chunk.clicks', 'chunk.impressions'] });
+    assert.ok((again.json?.tables as { verified: boolean }[]).every((t) => t.verified), 'every table holds exactly its rows');
+
+    await plainCopy('plain_chunk', gen, dir);
+    for (const t of gen.tables) assert.deepEqual(await fingerprint(`chunk.${t}`), await fingerprint(`plain_chunk.${t}`), `${t}: same rows as its file`);
+    await assertCounts('chunk', gen);
+    await assertExpertLayout('chunk', gen.expert);
+    for (const node of cluster.nodes) {
+      assert.equal((await withClient(node.url, (c) => c.query('SELECT count(*)::int AS n FROM pg_prepared_xacts'))).rows[0].n, 0, `no prepared transaction left on ${node.url}`);
+    }
+    const done = (await sql('SELECT * FROM adaptive_load.schema_loads WHERE schema_job_id = $1', [running[0].schema_job_id])).rows[0];
+    assert.deepEqual([done.status, done.runs, Number(done.tables_done), Number(done.tables_left)], ['committed', 2, 5, 0]);
+    // One chunked job for clicks, resumed (its chunks before the kill count), not a second load from row one.
+    const clicksJob = (await sql("SELECT status, chunks_done FROM adaptive_load.loads WHERE table_name = 'chunk.clicks'")).rows;
+    assert.deepEqual(clicksJob.map((j) => j.status), ['committed']);
+    assert.ok(clicksJob[0].chunks_done >= 3, `the job's chunks: ${clicksJob[0].chunks_done}`);
+    assert.deepEqual((done.tables as { table: string; load_job_id: number }[]).find((t) => t.table === 'chunk.clicks')?.load_job_id,
+      Number((await sql("SELECT job_id FROM adaptive_load.loads WHERE table_name = 'chunk.clicks'")).rows[0].job_id), 'the schema job lists it');
   });
 
   it('says what is wrong with the command: a missing schema, a file for no table', async () => {
