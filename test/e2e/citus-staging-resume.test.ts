@@ -175,6 +175,41 @@ describe('Citus staging resume suite: chunked loads from a staging table, each r
     assert.equal(chunks.reduce((a, c) => a + c.n, 0), staged);
   });
 
+  it('keeps writers out of the staging table for the whole chunked run, also with --then keep', async () => {
+    await createStaging('stg_busy', 100_000, 17);
+    await createTarget('orders_busy');
+    const original = await count('stg_busy');
+    const child = runChild({ coordinator: url, table: 'orders_busy', fromTable: 'stg_busy', then: 'keep', commitEvery: '2000' });
+    let running = true;
+    void child.then(() => { running = false; });
+    // A writer that tries again and again while the load runs, never waiting long: it must meet
+    // the lock (55P03) at least once, or the block ranges could name other rows by the next chunk.
+    let timeouts = 0;
+    let inserted = 0;
+    await withClient(url, async (c) => {
+      await c.query("SET lock_timeout = '50ms'");
+      for (let i = 0; running && i < 5000; i++) {
+        try {
+          await c.query("INSERT INTO stg_busy VALUES ($1, 1, 1.00, 'paid', '2024-01-01 00:00:00+00', NULL)", [900_000_000 + i]);
+          inserted++;
+        } catch (err) {
+          if ((err as { code?: string }).code !== '55P03') throw err;
+          timeouts++;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    });
+    const r = await child;
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(timeouts > 0, `a writer was never kept out during the chunked load (${inserted} inserts went through)`);
+    // Whatever the writer added before the lock was loaded once, what it added after was not.
+    assert.equal(await count('stg_busy'), original + inserted);
+    const loaded = await count('orders_busy');
+    assert.ok(loaded >= original && loaded <= original + inserted);
+    assert.equal(Number((await sql('SELECT count(*) AS n FROM (SELECT * FROM orders_busy EXCEPT ALL SELECT * FROM stg_busy) x')).rows[0].n), 0,
+      'every loaded row is a staging row, once');
+  });
+
   it('refuses to resume from a staging table that changed, and says how', async () => {
     await createStaging('stg_changing', 40_000, 7);
     await createTarget('orders_changing');
