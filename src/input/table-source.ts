@@ -61,11 +61,53 @@ export function tableSource(conn: ConnectionConfig, table: TableInfo, columns: r
   const name = `table ${table.schema}.${table.name}`;
   return {
     name, path: undefined, size: undefined, compressed: false, table, columns,
-    open: () => readTable(conn, name, copyOutSql(table, columns), settings),
+    open: () => readTable(conn, name, [copyOutSql(table, columns)], settings),
   };
 }
 
-function readTable(conn: ConnectionConfig, name: string, sql: string, settings: TextSettings): AsyncIterable<Buffer> & { destroy(): void } {
+/**
+ * A staging table read for a chunked load (--commit-every): heap blocks [from, to) in ranges of
+ * `step` blocks, one `COPY (SELECT ... WHERE ctid >= '(a,0)' AND ctid < '(b,0)')` per range (a
+ * TID range scan, PostgreSQL 14+), all in the one REPEATABLE READ snapshot. Every row version
+ * lies in exactly one block, so the ranges split the table's rows into disjoint sets that do not
+ * depend on the order COPY emits them in, and a resume reads from a recorded block onwards.
+ * `ended` lists, for the current read, the stream offset where each range's rows end and the
+ * block after it: the load cuts chunks there (load/load-run.ts). Rows written while the load
+ * runs would break this; the load holds the table's EXCLUSIVE lock (load/staging-fate.ts).
+ */
+export interface BlockRanges {
+  readonly from: number;
+  readonly to: number;
+  readonly step: number;
+  readonly ended: { offset: number; toBlock: number }[];
+}
+
+export function blockRangeSql(table: TableInfo, columns: readonly ColumnInfo[], from: number, to: number): string {
+  for (const b of [from, to]) if (!Number.isSafeInteger(b) || b < 0) throw new Error(`bad block number ${b}`);
+  return `COPY (SELECT ${columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${qualifiedName(table.schema, table.name)}`
+    + ` WHERE ctid >= '(${from},0)'::tid AND ctid < '(${to},0)'::tid) TO STDOUT`;
+}
+
+export function tableSourceByBlocks(conn: ConnectionConfig, source: TableSource, settings: TextSettings,
+  plan: { from: number; to: number; step: number }): TableSource & { ranges: BlockRanges } {
+  const ranges: BlockRanges = { ...plan, ended: [] };
+  const statements: { sql: string; toBlock: number }[] = [];
+  for (let a = plan.from; a < plan.to; a += plan.step) {
+    const b = Math.min(plan.to, a + plan.step);
+    statements.push({ sql: blockRangeSql(source.table, source.columns, a, b), toBlock: b });
+  }
+  return {
+    ...source, ranges,
+    open: () => {
+      ranges.ended.length = 0;
+      return readTable(conn, source.name, statements.map((s) => s.sql), settings,
+        (i, offset) => { ranges.ended.push({ offset, toBlock: statements[i]!.toBlock }); });
+    },
+  };
+}
+
+function readTable(conn: ConnectionConfig, name: string, statements: readonly string[], settings: TextSettings,
+  onStatementEnd?: (index: number, offset: number) => void): AsyncIterable<Buffer> & { destroy(): void } {
   const client = new pg.Client({ ...conn.coordinator, application_name: 'citus-adaptive-load staging read' });
   client.on('error', () => { /* surfaced by the read that fails */ });
   let stream: ReturnType<typeof copyTo> | undefined;
@@ -83,9 +125,16 @@ function readTable(conn: ConnectionConfig, name: string, sql: string, settings: 
         'SET statement_timeout = 0',
       ].join('; '));
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      if (closed) return;
-      stream = client.query(copyTo(sql));
-      for await (const chunk of stream) yield chunk as Buffer;
+      let offset = 0;
+      for (const [i, sql] of statements.entries()) {
+        if (closed) return;
+        stream = client.query(copyTo(sql));
+        for await (const chunk of stream) {
+          offset += (chunk as Buffer).length;
+          yield chunk as Buffer;
+        }
+        onStatementEnd?.(i, offset);
+      }
       if (closed) return;
       // Ends the snapshot and its ACCESS SHARE lock now, not when the load ends: the load's
       // commit may need a stronger lock on this table (load/staging-fate.ts).

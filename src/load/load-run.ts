@@ -26,6 +26,7 @@ import { UNSURE, valueHasherFor, type ValueHasher } from '../routing/value-hashe
 import type { JobResult } from '../store/job-store.js';
 import { finishChunkedJob, recordChunk, type ChunkManifest } from '../store/chunk-store.js';
 import { ChunkPolicy, type CommitEvery } from './chunk-policy.js';
+import type { BlockRanges } from '../input/table-source.js';
 import { trace } from '../trace.js';
 import { commitDistributed, commitOnCoordinator, type CommitStep, type UnfinishedCommits } from './commit.js';
 import { copyFailure, CopySession, type InputSettings } from './copy-session.js';
@@ -118,6 +119,18 @@ export interface ChunkedRun {
   rejected: number;
   /** After each chunk's commit. */
   onChunk?: (m: ChunkManifest) => void;
+  /**
+   * A staging table's run: chunks are its heap block ranges (input/table-source.ts), cut where
+   * the reader says a range ended, not by ChunkPolicy; `from` is where this run starts reading.
+   */
+  blocks?: BlockRanges;
+  /**
+   * A staging table's run: the coordinator session that writes the records of every chunk but
+   * the last. The job's session holds the staging table's lock in the transaction that writes
+   * the last chunk's record (with --then truncate|drop, the TRUNCATE or DROP), so the rows stay
+   * put from the first chunk to the last (load/staging-fate.ts).
+   */
+  recordSession?: pg.Client;
 }
 
 /** The figures of one run, for the summary. */
@@ -154,6 +167,8 @@ export class LoadRun {
   private all: CopySession[] = [];
   private scanner: RowScanner | undefined;
   private chunkStart = 0;
+  /** A staging table's chunk: the heap block it starts at. */
+  private chunkFromBlock = 0;
   /** pool.targetRows, node figures and rejects when the current chunk began. */
   private chunkBase: { targets: number[]; nodes: Map<string, { rows: number; bytes: number }>; rejected: number } | undefined;
 
@@ -366,10 +381,18 @@ export class LoadRun {
         }
       }
     };
-    const policy = chunking ? new ChunkPolicy(chunking.every, base, 0) : undefined;
-    if (policy) this.beginChunk(base);
+    const blocks = chunking?.blocks;
+    const policy = chunking && !blocks ? new ChunkPolicy(chunking.every, base, 0) : undefined;
+    if (chunking) this.beginChunk(base, blocks?.from);
+    // A staging table's chunk closes before the first buffer of a later block range: every
+    // buffer the reader yields holds rows of one range, and every range ends at a row's end.
+    const feedBlocks = async (chunk: Buffer) => {
+      const ended = blocks!.ended.filter((e) => e.offset <= bytesRead && e.toBlock > this.chunkFromBlock);
+      if (ended.length > 0) await this.closeChunk(false, undefined, ended[ended.length - 1]!.toBlock);
+      await push(chunk);
+    };
     // Chunked: each buffer goes in pieces that end where the chunk is due, and the chunk closes there.
-    const feed = !policy ? push : async (chunk: Buffer) => {
+    const feed = blocks ? feedBlocks : !policy ? push : async (chunk: Buffer) => {
       for (let from = 0; from < chunk.length;) {
         const len = policy.pieceLength(base + bytesRead, chunk.length - from, scanner.rows);
         await push(chunk.subarray(from, from + len));
@@ -404,8 +427,9 @@ export class LoadRun {
   }
 
   /** A chunk starts at input offset `offset`: its figures are counted from here. */
-  private beginChunk(offset: number): void {
+  private beginChunk(offset: number, fromBlock?: number): void {
     this.chunkStart = offset;
+    if (fromBlock !== undefined) this.chunkFromBlock = fromBlock;
     this.chunkBase = {
       targets: [...this.pool.targetRows],
       nodes: new Map([...this.pool.nodeStats].map(([n, st]) => [n, { rows: st.rows, bytes: st.bytes }])),
@@ -418,7 +442,7 @@ export class LoadRun {
    * scanner emitted so far belongs to it, so its end is the scanner's rowsEndOffset. Then, unless
    * it was the last, the sessions begin the next chunk's transactions.
    */
-  private async closeChunk(final: boolean, startedAt?: number): Promise<UnfinishedCommits> {
+  private async closeChunk(final: boolean, startedAt?: number, toBlock?: number): Promise<UnfinishedCommits> {
     const c = this.o.chunking!;
     const sink = this.sink;
     const scanner = this.scanner!;
@@ -437,6 +461,8 @@ export class LoadRun {
     const manifest: ChunkManifest = {
       chunk: c.firstChunk + c.committed, startOffset: this.chunkStart, endOffset: scanner.rowsEndOffset, endLine: scanner.nextLine,
       rows, rejected: this.o.rejects.count - chunkBase.rejected, rejectsOffset: this.o.rejects.fileOffset, shards, nodes,
+      // The last chunk of a staging table reads to the end of the blocks the run planned.
+      ...(c.blocks ? { fromBlock: this.chunkFromBlock, toBlock: final ? c.blocks.to : toBlock! } : {}),
     };
     // The rejected rows the manifest row accounts for are on disk before it can commit.
     this.o.rejects.sync();
@@ -446,9 +472,12 @@ export class LoadRun {
       if (final) await finishChunkedJob(db, this.o.jobId, seconds);
     };
     const result: JobResult = { rows, rejected: manifest.rejected, bytes: manifest.endOffset - manifest.startOffset, seconds, nodes, shards };
+    // Only the last chunk's transaction carries the staging table's fate (and its open lock).
+    const coordinator = final ? this.o.coordinator : c.recordSession ?? this.o.coordinator;
+    const fateSteps = final && this.o.commitSteps ? { steps: this.o.commitSteps, transactionOpen: this.o.commitTransactionOpen === true } : {};
     const unfinished = this.o.path === 'direct'
-      ? await commitDistributed({ coordinator: this.o.coordinator, conn: this.o.connection, jobId: this.o.jobId, onPhase: this.onPhase,
-        record, ...(this.o.checkLocks ? { checkLocks: this.o.checkLocks } : {}) }, this.all, result)
+      ? await commitDistributed({ coordinator, conn: this.o.connection, jobId: this.o.jobId, onPhase: this.onPhase,
+        record, ...fateSteps, ...(this.o.checkLocks ? { checkLocks: this.o.checkLocks } : {}) }, this.all, result)
       : await commitOnCoordinator(this.all[0]!, this.o.jobId, result, { record });
     c.committed++;
     c.rows += rows;
@@ -464,7 +493,7 @@ export class LoadRun {
         + 'to continue after it');
     }
     await Promise.all(this.all.map((s) => s.begin()));
-    this.beginChunk(manifest.endOffset);
+    this.beginChunk(manifest.endOffset, manifest.toBlock);
     return unfinished;
   }
 

@@ -14,7 +14,12 @@
  *    and PostgreSQL queues an upgrade ahead of waiting writers. Either wait is bounded by
  *    lock_timeout; failing it fails the load before PREPARE, with nothing loaded and the staging
  *    table as it was. Nothing about the staging table is left to fail after PREPARE.
- * With `keep` nothing is locked beyond the reader's own snapshot.
+ * With `keep` nothing is locked beyond the reader's own snapshot, except in a chunked load
+ * (`holdForRun`): there step 1's transaction and lock last from before the first chunk's rows
+ * are read until the last chunk's commit record, whose transaction it is (with --then
+ * truncate|drop, step 2 runs only there); the other chunks' records are written on another
+ * session (load/load-run.ts ChunkedRun.recordSession). Between two runs of a job nothing holds
+ * the table; a resume checks it is unchanged (input/table-fingerprint.ts).
  */
 import type { TableInfo } from '../catalog/catalog.js';
 import type { Queryable } from '../connect/queryable.js';
@@ -34,7 +39,8 @@ export class StagingFate {
   private readonly label: string;
   private began = false;
 
-  constructor(readonly then: StagingThen, table: TableInfo, private readonly lockTimeoutMs: number) {
+  constructor(readonly then: StagingThen, table: TableInfo, private readonly lockTimeoutMs: number,
+    private readonly holdForRun = false) {
     this.quoted = qualifiedName(table.schema, table.name);
     this.label = `${table.schema}.${table.name}`;
   }
@@ -46,7 +52,7 @@ export class StagingFate {
 
   /** Step 1: on the job's session, before the rows are read. */
   async begin(db: Queryable): Promise<void> {
-    if (this.then === 'keep') return;
+    if (this.then === 'keep' && !this.holdForRun) return;
     await db.query('BEGIN');
     this.began = true;
     // The transaction waits, open, while the rows stream: a server's idle-in-transaction limit
@@ -86,7 +92,7 @@ export class StagingFate {
       const e = toDatabaseError(err, 'coordinator');
       if (e.sqlState === LOCK_NOT_AVAILABLE) {
         throw new AdaptiveLoadError(`the staging table ${this.label} is in use by another session: its ${mode} lock (needed to `
-          + `${this.then} it with the load's commit) was not granted within ${this.lockTimeoutMs / 1000} s. Nothing was loaded `
+          + `${this.holdForRun ? 'hold its rows in place for a chunked load and ' : ''}${this.then} it with the load's commit) was not granted within ${this.lockTimeoutMs / 1000} s. Nothing was loaded `
           + 'and the staging table is unchanged; retry when it is free, raise --lock-timeout, or load with --then keep', { cause: e });
       }
       throw e;

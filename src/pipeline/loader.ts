@@ -35,6 +35,7 @@ import { parseCommitEvery, type CommitEvery } from '../load/chunk-policy.js';
 import { fingerprintFile } from '../input/fingerprint.js';
 import { recordJobChunking, addJobSeconds, type ResumePoint } from '../store/chunk-store.js';
 import { findResumableJob } from './resume-step.js';
+import { checkChunkableStaging, stagingBlockRanges } from './staging-chunks.js';
 import type { ShardingProfile } from '../plan/sharding-profile.js';
 import { createLockedJob, recordFailedJob } from '../store/job-store.js';
 import { migrate } from '../store/migrate.js';
@@ -144,10 +145,6 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     throw new InvalidConfigurationError('--then says what becomes of a staging table: it needs --from-table');
   }
   const commitEvery = chunkingOption(options);
-  if (options.fromTable !== undefined && (commitEvery || (options.resume !== undefined && options.resume !== false))) {
-    // The manifest records byte ranges of a file; a table's rows have no such stable cut yet.
-    throw new InvalidConfigurationError('--commit-every and --resume work on files; a load from a table (--from-table) is one transaction');
-  }
   const fileSource = options.file !== undefined ? inputSource(options.file) : undefined;
   const conn = options.resolvedConnection ?? resolveConnectionConfig(options.connection ?? {});
   const notices: string[] = [];
@@ -230,22 +227,26 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
         + 'goes whole through PostgreSQL\'s COPY as one statement');
     }
 
-    const fate = staged ? new StagingFate(options.then ?? 'keep', staged.table, conn.timeouts.lockMs) : undefined;
+    // A chunked load from a table holds the table's EXCLUSIVE lock for the whole run, whatever
+    // --then says: its chunks are block ranges, which only mean the same rows while nobody writes.
+    if (staged && commitEvery) await checkChunkableStaging(coordinator, staged, citus !== undefined, path.kind);
+    const fate = staged ? new StagingFate(options.then ?? 'keep', staged.table, conn.timeouts.lockMs, commitEvery !== undefined) : undefined;
     if (fate && fate.then !== 'keep' && path.kind !== 'direct') {
       throw new InvalidConfigurationError(`--then ${fate.then} needs the direct path, whose commit record's transaction can also `
         + `${fate.then} the staging table; this load goes through the coordinator (${path.reason}). Load with --then keep `
         + 'and empty the staging table yourself');
     }
     // --resume: the job to continue, checked against the file (recovery has finished its chunks above).
-    let resumed: { jobId: number; point: ResumePoint } | undefined;
+    let resumed: { jobId: number; point: ResumePoint; fingerprint: unknown } | undefined;
     if (options.resume !== undefined && options.resume !== false) {
       if (recovered && recovered.unreachable.length > 0) {
         throw new ClusterStateError(`cannot resume while recovery cannot reach ${recovered.unreachable.map((u) => u.node).join(', ')}: `
           + 'a chunk prepared there may or may not be committed. Retry when every node is reachable');
       }
       resumed = await findResumableJob(coordinator, `${table.schema}.${table.name}`, source, options.resume);
-      notice(`resuming job ${resumed.jobId} after ${resumed.point.chunksDone} committed chunk(s), at byte ${resumed.point.offset}`
-        + `${source.compressed ? ' of the decompressed input' : ''}`);
+      notice(`resuming job ${resumed.jobId} after ${resumed.point.chunksDone} committed chunk(s), `
+        + (staged ? `at heap block ${resumed.point.toBlock ?? 0} of ${staged.name}`
+          : `at byte ${resumed.point.offset}${source.compressed ? ' of the decompressed input' : ''}`));
     }
     const every = commitEvery;
     const jobId = resumed?.jobId ?? await createLockedJob(coordinator, {
@@ -270,6 +271,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     let locks: HeldShardLocks | undefined;
     let input = early;
     let resolverSession: pg.Client | undefined;
+    let recordSession: pg.Client | undefined;
     try {
       // Direct writes to shard placements hold Citus's own COPY locks until the last COMMIT
       // PREPARED, and route by the placements read under them (see shard-locks.ts).
@@ -283,6 +285,15 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       // A failed lookup of an unsure value would abort the transaction fate opened: look them
       // up on a session of their own (same role, database and so the same DateStyle and TimeZone).
       if (fate?.transactionOpen) resolverSession = await connectCoordinator(conn, `citus-adaptive-load job ${jobId} lookups`, conn.timeouts);
+      if (staged && chunking) {
+        // Under the lock: what the fingerprint describes is what the run reads.
+        recordSession = await connectCoordinator(conn, `citus-adaptive-load job ${jobId} chunk records`, conn.timeouts);
+        const blocks = await stagingBlockRanges(coordinator, recordSession, conn, staged, await readInputSettings(coordinator),
+          jobId, chunking.every, resumed);
+        source = blocks;
+        chunking.blocks = blocks.ranges;
+        chunking.recordSession = recordSession;
+      }
       input ??= await openInput(source);
       const run = new LoadRun({
         coordinator, connection: conn, jobId, table, distribution: dist, path: path.kind,
@@ -295,7 +306,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
         ...(chunking ? { chunking } : {}),
       });
       // A resumed job reads on from its last chunk's end; only the input's start has the header.
-      if (chunking && chunking.startOffset > 0) {
+      if (chunking && chunking.startOffset > 0 && !chunking.blocks) {
         input.close();
         input = await openInput(source, chunking.startOffset);
       }
@@ -346,6 +357,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       // session would otherwise stay open, in its transaction).
       input?.close();
       if (resolverSession) endWithoutWaiting(resolverSession);
+      if (recordSession) endWithoutWaiting(recordSession);
       await locks?.release();
       rejects.close();
     }

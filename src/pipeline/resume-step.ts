@@ -9,13 +9,18 @@ import type { Queryable } from '../connect/queryable.js';
 import { InvalidConfigurationError } from '../errors.js';
 import { fingerprintDifference, fingerprintFile } from '../input/fingerprint.js';
 import type { InputSource } from '../input/input-source.js';
+import { tableIdentity } from '../input/table-fingerprint.js';
+import { isTableSource } from '../input/table-source.js';
 import { newestUnfinishedJob, readJob, readResumePoint, reopenJob, type ResumePoint } from '../store/chunk-store.js';
 
 export async function findResumableJob(db: Queryable, table: string, source: InputSource, which: true | number)
-  : Promise<{ jobId: number; point: ResumePoint }> {
-  if (source.path === undefined) throw new InvalidConfigurationError('--resume needs the input as a file, not stdin');
-  const now = fingerprintFile(source.path);
-  const job = which === true ? await newestUnfinishedJob(db, table, resolve(source.path)) : await readJob(db, which);
+  : Promise<{ jobId: number; point: ResumePoint; fingerprint: unknown }> {
+  // A staging table is compared with its fingerprint later, under its lock (pipeline/staging-chunks.ts).
+  const staged = isTableSource(source) ? source : undefined;
+  if (source.path === undefined && !staged) throw new InvalidConfigurationError('--resume needs the input as a file, not stdin');
+  const now = staged ? undefined : fingerprintFile(source.path!);
+  const identity = staged ? tableIdentity(staged.table) : resolve(source.path!);
+  const job = which === true ? await newestUnfinishedJob(db, table, identity) : await readJob(db, which);
   if (!job) {
     throw new InvalidConfigurationError(which === true
       ? `there is no unfinished chunked load of ${source.name} into ${table} to resume; run without --resume to start one`
@@ -25,8 +30,11 @@ export async function findResumableJob(db: Queryable, table: string, source: Inp
   if (job.table !== table) throw refuse(`it loads ${job.table}, not ${table}`);
   if (job.status === 'committed') throw refuse('it is committed already: every chunk is loaded');
   if (job.chunkRows === undefined && job.chunkBytes === undefined) throw refuse('it was not a chunked load (--commit-every), so nothing of it was kept');
-  const difference = fingerprintDifference(job.fingerprint, now);
+  if (staged && (job.fingerprint as { path?: unknown } | null)?.path !== identity) {
+    throw refuse(`it did not read ${staged.name}`);
+  }
+  const difference = now ? fingerprintDifference(job.fingerprint, now) : undefined;
   if (difference) throw refuse(`the source changed since it started: ${difference}. Its committed chunks stay; load the new file as a new job`);
   if (!await reopenJob(db, job.jobId)) throw refuse('another process is loading it right now');
-  return { jobId: job.jobId, point: await readResumePoint(db, job.jobId) };
+  return { jobId: job.jobId, point: await readResumePoint(db, job.jobId), fingerprint: job.fingerprint };
 }

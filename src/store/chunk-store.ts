@@ -19,6 +19,9 @@ export interface ChunkManifest {
   readonly rejected: number;
   /** The rejects file's length once this chunk's rejected rows are in it (fsynced before the record). */
   readonly rejectsOffset: number;
+  /** A staging table's chunk: the heap blocks [fromBlock, toBlock) it read (load/load-run.ts). */
+  readonly fromBlock?: number;
+  readonly toBlock?: number;
   readonly shards: { target: string; shardId: string | undefined; nodes: readonly string[]; rows: number }[];
   readonly nodes: { node: string; rows: number; bytes: number }[];
 }
@@ -50,11 +53,11 @@ export async function recordChunk(db: Queryable, jobId: number, m: ChunkManifest
   }
   await db.query(
     `INSERT INTO adaptive_load.load_chunks (job_id, chunk, start_offset, end_offset, end_line, rows_loaded, rows_rejected,
-                                            rejects_offset, shards, nodes)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+                                            rejects_offset, shards, nodes, ctid_from_block, ctid_to_block)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
     [jobId, m.chunk, m.startOffset, m.endOffset, m.endLine, m.rows, m.rejected, m.rejectsOffset,
       JSON.stringify(m.shards.map((s) => ({ target: s.target, shardId: s.shardId ?? null, nodes: s.nodes, rows: s.rows }))),
-      JSON.stringify(m.nodes)]);
+      JSON.stringify(m.nodes), m.fromBlock ?? null, m.toBlock ?? null]);
   await db.query(
     `UPDATE adaptive_load.load_jobs
         SET chunks_done = $2 + 1, bytes_done = $3, rows_loaded = coalesce(rows_loaded, 0) + $4,
@@ -153,18 +156,22 @@ export interface ResumePoint {
   readonly rows: number;
   readonly rejected: number;
   readonly rejectsOffset: number;
+  /** A staging table's job: the heap block its next chunk starts at (undefined for a file). */
+  readonly toBlock: number | undefined;
 }
 
 export async function readResumePoint(db: Queryable, jobId: number): Promise<ResumePoint> {
-  const r = await db.query<{ chunks: number; offset: string | null; line: string | null; rows: string; rejected: string; rejects_offset: string | null }>(
+  const r = await db.query<{ chunks: number; offset: string | null; line: string | null; rows: string; rejected: string; rejects_offset: string | null; to_block: string | null }>(
     `SELECT count(*)::int AS chunks, sum(rows_loaded)::text AS rows, sum(rows_rejected)::text AS rejected,
             (array_agg(end_offset ORDER BY chunk DESC))[1]::text AS offset,
             (array_agg(end_line ORDER BY chunk DESC))[1]::text AS line,
-            (array_agg(rejects_offset ORDER BY chunk DESC))[1]::text AS rejects_offset
+            (array_agg(rejects_offset ORDER BY chunk DESC))[1]::text AS rejects_offset,
+            (array_agg(ctid_to_block ORDER BY chunk DESC))[1]::text AS to_block
        FROM adaptive_load.load_chunks WHERE job_id = $1`, [jobId]);
   const row = r.rows[0]!;
   return {
     chunksDone: row.chunks, offset: Number(row.offset ?? 0), line: Number(row.line ?? 1),
     rows: Number(row.rows ?? 0), rejected: Number(row.rejected ?? 0), rejectsOffset: Number(row.rejects_offset ?? 0),
+    toBlock: row.to_block === null ? undefined : Number(row.to_block),
   };
 }

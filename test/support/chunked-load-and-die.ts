@@ -4,7 +4,7 @@
  * passes `diePhase` ('prepared': a chunk prepared, no commit record; 'commit-recorded': the
  * record is durable, COMMIT PREPARED not sent). It prints `locked` when the job is recorded and
  * locked, so a parent can start a timer for a kill at a random moment after it.
- * Usage: node chunked-load-and-die.js '<json: {coordinator, table, file, commitEvery, resume?,
+ * Usage: node chunked-load-and-die.js '<json: {coordinator, table, file | fromTable, then?, commitEvery, resume?,
  *   maxErrors?, rejectsFile?, diePhase?, dieAt?}>'
  * Prints the summary as JSON and exits 0 when it lives to the end.
  */
@@ -13,7 +13,10 @@ import { load, type LoadPhase } from '../../src/pipeline/loader.js';
 interface Args {
   coordinator: string;
   table: string;
-  file: string;
+  /** One of file and fromTable (a staging table; `then` says its fate). */
+  file?: string;
+  fromTable?: string;
+  then?: 'keep' | 'truncate' | 'drop';
   commitEvery: string;
   /** true: the newest unfinished job; a number: that job. */
   resume?: boolean | number;
@@ -28,7 +31,9 @@ let seen = 0;
 try {
   const summary = await load({
     table: args.table,
-    file: args.file,
+    ...(args.file !== undefined ? { file: args.file } : {}),
+    ...(args.fromTable !== undefined ? { fromTable: args.fromTable } : {}),
+    ...(args.then !== undefined ? { then: args.then } : {}),
     connection: { coordinator: args.coordinator },
     commitEvery: args.commitEvery,
     ...(args.resume !== undefined ? { resume: args.resume } : {}),
