@@ -6,6 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { mulberry32 } from '../src/plan/random.js';
 
 export interface ExpertLayout {
   /** Unqualified table name -> distribution column, or 'reference'. */
@@ -30,15 +31,6 @@ export interface GeneratedSchema {
   readonly tenant: string;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const csv = (v: string | number) => (typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v));
 
@@ -68,7 +60,7 @@ export interface MultiTenantSize {
  */
 export function multiTenantSchema(dir: string, size: MultiTenantSize, seed = 1): GeneratedSchema {
   mkdirSync(dir, { recursive: true });
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const ddl = `
 CREATE TABLE SCHEMA.companies (id bigint PRIMARY KEY, name text NOT NULL, plan text NOT NULL);
 CREATE TABLE SCHEMA.campaigns (company_id bigint NOT NULL REFERENCES SCHEMA.companies (id), id bigint NOT NULL, name text NOT NULL,
@@ -141,7 +133,7 @@ CREATE TABLE SCHEMA.impressions (advertiser_id bigint NOT NULL, id bigint NOT NU
 /** A star schema: three real dimensions and a sales fact table referencing them. */
 export function starSchema(dir: string, size: { products: number; stores: number; days: number; sales: number }, seed = 2): GeneratedSchema {
   mkdirSync(dir, { recursive: true });
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const ddl = `
 CREATE TABLE SCHEMA.products (product_id int PRIMARY KEY, category text NOT NULL, price numeric(10,2) NOT NULL);
 CREATE TABLE SCHEMA.stores (store_id int PRIMARY KEY, region text NOT NULL);
@@ -174,7 +166,7 @@ CREATE TABLE SCHEMA.sales (sale_id bigint PRIMARY KEY, product_id int NOT NULL R
 /** Orders with line items, customers and products. */
 export function ordersSchema(dir: string, size: { customers: number; products: number; orders: number; linesPerOrder: number }, seed = 3): GeneratedSchema {
   mkdirSync(dir, { recursive: true });
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const ddl = `
 CREATE TABLE SCHEMA.customers (customer_id bigint PRIMARY KEY, name text NOT NULL, country text NOT NULL);
 CREATE TABLE SCHEMA.products (product_id int PRIMARY KEY, name text NOT NULL, price numeric(10,2) NOT NULL);

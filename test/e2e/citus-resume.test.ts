@@ -20,6 +20,7 @@ import { citusUnavailableReason, LocalCluster, withClient } from '../../scripts/
 import { generateOrdersCsv, ORDERS_DDL } from '../../scripts/generate-orders.js';
 import { checkPlacements } from '../../scripts/verify-placements.js';
 import { runCli } from '../support/cli.js';
+import { mulberry32 } from '../../src/plan/random.js';
 
 const skip = citusUnavailableReason();
 if (skip) console.log(`Citus resume suite skipped: ${skip}.`);
@@ -79,16 +80,6 @@ function runChild(args: ChildArgs, killAfterLockedMs?: number, boundMs = 180_000
   });
 }
 
-/** Deterministic for a seed (printed, so a failing sequence can be replayed). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('Citus resume suite: chunked loads, each row exactly once', { skip }, () => {
   let cluster: LocalCluster;
