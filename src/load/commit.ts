@@ -16,8 +16,7 @@ import type { Queryable } from '../connect/queryable.js';
 import { AdaptiveLoadError, toDatabaseError, type DatabaseError } from '../errors.js';
 import { recordCommittedJob, type JobResult } from '../store/job-store.js';
 import type { CopySession } from './copy-session.js';
-import { commitPreparedAll, decide, globalTransactionIds, prepareAll } from './distributed-commit.js';
-import { jobLockKeySql } from '../store/advisory-keys.js';
+import { commitPreparedAll, globalTransactionIds, prepareAll } from './distributed-commit.js';
 import type { LoadPhase } from './load-events.js';
 
 /** The commit record's transaction may or may not have committed; recovery will tell. */
@@ -130,22 +129,25 @@ export async function commitDistributed(c: DistributedCommit, sessions: CopySess
 
 /**
  * The COMMIT of the commit record got no answer. The prepared transactions are no longer ours
- * to roll back; a fresh coordinator session asks the record, after taking the job's lock (held
- * by the old session's backend until it has ended, with its transaction). Failing that, they
- * are left to recovery, which applies the same rule.
+ * to roll back; a fresh coordinator session asks the record once the old session's backend has
+ * exited (so its transaction has ended, committed or not). Waiting for the job's lock instead
+ * would wait for this very process when another of its sessions shares that lock (a chunked
+ * staging load). Failing that, they are left to recovery, which applies the same rule.
  */
 async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[], gids: string[], cause: DatabaseError): Promise<UnfinishedCommits> {
   for (const s of sessions) s.leavePreparedToRecovery();
-  // The old session's backend holds the job's lock until it exits; make it exit.
+  const pid = (c.coordinator as unknown as { processID?: number }).processID;
   destroyConnection(c.coordinator);
   let decision: 'commit' | 'rollback' | undefined;
   try {
     const fresh = await connectCoordinator(c.conn, `citus-adaptive-load job ${c.jobId} settle`, c.conn.timeouts);
     try {
-      await fresh.query(`SELECT pg_advisory_lock(${jobLockKeySql('$1')})`, [c.jobId]);
-      const records = await decide(fresh, c.jobId);
-      // This round's record names all of its gids, or does not exist.
-      if (records !== 'running') decision = records.has(gids[0]!) ? 'commit' : 'rollback';
+      if (pid === undefined) throw new Error('the old session\'s backend is unknown');
+      if (await backendExited(fresh, pid, c.conn.timeouts.lockMs)) {
+        // This round's record names all of its gids, or does not exist.
+        const rec = await fresh.query('SELECT 1 FROM adaptive_load.commit_records WHERE job_id = $1 AND $2 = ANY (gids)', [c.jobId, gids[0]]);
+        decision = rec.rows.length > 0 ? 'commit' : 'rollback';
+      }
     } finally {
       endWithoutWaiting(fresh);
     }
@@ -164,6 +166,17 @@ async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[
   }
   throw new CommitOutcomeUnknownError(`${cause.message}. The prepared transactions are kept: the commit record decides, `
     + 'and nothing else may. Run citus-adaptive-load recover (the daemon and the next load do it too) to finish them', { cause });
+}
+
+/** Waits (polling, at most `limitMs`) until no backend has `pid`; false if one still has it. */
+async function backendExited(db: Queryable, pid: number, limitMs: number): Promise<boolean> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const r = await db.query('SELECT 1 FROM pg_catalog.pg_stat_activity WHERE pid = $1', [pid]);
+    if (r.rows.length === 0) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((res) => setTimeout(res, 50));
+  }
 }
 
 /** The coordinator path: the job record commits in the same transaction as the rows. */

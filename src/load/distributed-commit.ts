@@ -20,6 +20,10 @@ import type { CopySession } from './copy-session.js';
  * load holds its job's advisory lock (taken in the same statement that creates the job, so no
  * job is ever visible unlocked) until its session ends, and a session ends only after its
  * transaction did. So recovery first takes the job's lock, and only then reads the record.
+ * Every session that may still write a record of the job holds that lock: a run that writes
+ * records on a second session (a chunked staging load, whose main session keeps the staging
+ * table's lock open) holds it shared on both (`shareJobLock`), so recovery's exclusive try
+ * fails until the last of them has ended.
  * Once every PREPARE succeeded, nothing but the record decides: a commit whose reply was lost
  * leaves the prepared transactions to recovery, never rolls them back.
  *
@@ -45,6 +49,18 @@ export function jobIdOfGid(gid: string): number | undefined {
 /** Holds the job's advisory lock on the coordinator session for the duration of the load. */
 export async function lockJob(coordinator: Queryable, jobId: number): Promise<void> {
   await coordinator.query(`SELECT pg_advisory_lock(${jobLockKeySql('$1')})`, [jobId]);
+}
+
+/**
+ * From here both sessions hold the job's lock (shared, so neither waits for the other):
+ * `holder` took it in createLockedJob; `other` will write commit records of the job too.
+ * A session's own lock never blocks it, so `holder` takes the shared lock before giving up the
+ * exclusive one, and there is no moment with the job unlocked.
+ */
+export async function shareJobLock(holder: Queryable, other: Queryable, jobId: number): Promise<void> {
+  await holder.query(`SELECT pg_advisory_lock_shared(${jobLockKeySql('$1')})`, [jobId]);
+  await holder.query(`SELECT pg_advisory_unlock(${jobLockKeySql('$1')})`, [jobId]);
+  await other.query(`SELECT pg_advisory_lock_shared(${jobLockKeySql('$1')})`, [jobId]);
 }
 
 /** Fails clearly when a node cannot prepare transactions. */

@@ -25,6 +25,7 @@ import { stagingColumns, stagingSource } from './staging-step.js';
 import { CommitOutcomeUnknownError } from '../load/commit.js';
 import { readInputSettings } from '../load/copy-session.js';
 import type { RecoveryResult } from '../load/distributed-commit.js';
+import { shareJobLock } from '../load/distributed-commit.js';
 import { phaseReporter, type LoadPhase, type LoadProgress } from '../load/load-events.js';
 import { LoadRun, type LoadTuning } from '../load/load-run.js';
 import { recoverAll } from '../load/recovery.js';
@@ -256,7 +257,8 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
     });
     if (every && !resumed) {
       await recordJobChunking(coordinator, jobId, {
-        ...every, ...(source.size !== undefined ? { sourceBytes: source.size } : {}),
+        // A .gz's chunk offsets count decompressed bytes: its size on disk says nothing of what is left.
+        ...every, ...(source.size !== undefined && !source.compressed ? { sourceBytes: source.size } : {}),
         // Stdin (spooled or not) is gone once read: no fingerprint, so never resumable.
         ...(fileSource?.path !== undefined ? { fingerprint: fingerprintFile(fileSource.path) } : {}),
       });
@@ -288,6 +290,8 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       if (staged && chunking) {
         // Under the lock: what the fingerprint describes is what the run reads.
         recordSession = await connectCoordinator(conn, `citus-adaptive-load job ${jobId} chunk records`, conn.timeouts);
+        // It writes commit records: recovery must see the job live while it can (see distributed-commit.ts).
+        await shareJobLock(coordinator, recordSession, jobId);
         const blocks = await stagingBlockRanges(coordinator, recordSession, conn, staged, await readInputSettings(coordinator),
           jobId, chunking.every, resumed);
         source = blocks;

@@ -18,7 +18,7 @@ import { InvalidConfigurationError } from '../errors.js';
 import { blocksPerChunk, fingerprintTable, tableFingerprintDifference } from '../input/table-fingerprint.js';
 import { tableSourceByBlocks, type BlockRanges, type TableSource, type TextSettings } from '../input/table-source.js';
 import type { CommitEvery } from '../load/chunk-policy.js';
-import { recordJobChunking, type ResumePoint } from '../store/chunk-store.js';
+import { recordChunksTotal, recordJobChunking, type ResumePoint } from '../store/chunk-store.js';
 
 /** Throws unless `staged` can be loaded in chunks of its blocks. */
 export async function checkChunkableStaging(db: pg.Client, staged: TableSource, citus: boolean, path: 'direct' | 'coordinator'): Promise<void> {
@@ -53,5 +53,8 @@ export async function stagingBlockRanges(db: pg.Client, recordSession: pg.Client
     await recordJobChunking(recordSession, jobId, { ...every, fingerprint: now });
   }
   const step = await blocksPerChunk(db, staged.table, every, now.blocks);
-  return tableSourceByBlocks(conn, staged, settings, { from: resumed?.point.toBlock ?? 0, to: now.blocks, step });
+  const from = resumed?.point.toBlock ?? 0;
+  // At least one chunk, even of an empty table: the last chunk carries the commit of the whole job.
+  await recordChunksTotal(recordSession, jobId, (resumed?.point.chunksDone ?? 0) + Math.max(1, Math.ceil((now.blocks - from) / step)));
+  return tableSourceByBlocks(conn, staged, settings, { from, to: now.blocks, step });
 }

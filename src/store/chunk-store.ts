@@ -43,6 +43,11 @@ export async function recordJobChunking(db: Queryable, jobId: number, c: Chunkin
     [jobId, c.rows ?? null, c.bytes ?? null, c.sourceBytes ?? null, c.fingerprint === undefined ? null : JSON.stringify(c.fingerprint)]);
 }
 
+/** A staging table's job: how many chunks it has in all, once a run has planned its block ranges. */
+export async function recordChunksTotal(db: Queryable, jobId: number, total: number): Promise<void> {
+  await db.query('UPDATE adaptive_load.load_jobs SET chunks_total = $2 WHERE job_id = $1', [jobId, total]);
+}
+
 /**
  * The chunk's commit record and its manifest row, and the job's running totals. Run inside the
  * transaction that decides the chunk's fate (see load/commit.ts).

@@ -163,6 +163,11 @@ describe('Citus resume suite: chunked loads, each row exactly once', { skip }, (
       assert.equal(r.hung, false, `run ${i} hung: ${r.stderr}`);
       if (r.signal === 'SIGKILL') {
         kills++;
+        // An unfinished job's progress: what the manifest holds, and a file's bytes still to load.
+        const progress = (await sql(`SELECT chunks_done::int AS d, bytes_left::bigint AS b,
+                                            (SELECT coalesce(max(end_offset), 0) FROM adaptive_load.load_chunks c WHERE c.job_id = l.job_id)::bigint AS e
+                                       FROM adaptive_load.loads l WHERE table_name = 'public.orders_chunked'`)).rows[0];
+        if (progress && progress.d > 0) assert.equal(Number(progress.b), statSync(file).size - Number(progress.e), `bytes left after kill ${kills}`);
         continue;
       }
       assert.equal(r.status, 0, `run ${i} (${kind}) failed: ${r.stderr}`);

@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createReadStream, mkdtempSync } from 'node:fs';
+import { createReadStream, mkdtempSync, writeFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import pgCopyStreams from 'pg-copy-streams';
 import { citusUnavailableReason, LocalCluster, withClient } from '../../scripts/local-cluster.js';
 import { generateOrdersCsv, ORDERS_DDL } from '../../scripts/generate-orders.js';
 import { checkPlacements } from '../../scripts/verify-placements.js';
+import { recover } from '../../src/index.js';
 
 const skip = citusUnavailableReason();
 if (skip) console.log(`Citus staging resume suite skipped: ${skip}.`);
@@ -32,6 +33,9 @@ interface ChildArgs {
   resume?: boolean | number;
   diePhase?: 'prepared' | 'commit-recorded';
   dieAt?: number;
+  stallPhase?: 'prepared' | 'commit-recorded';
+  stallAt?: number;
+  stallUntil?: string;
 }
 
 interface ChildResult {
@@ -42,8 +46,11 @@ interface ChildResult {
   hung: boolean;
 }
 
-/** test/support/chunked-load-and-die.ts, bounded; `killAfterLockedMs`: SIGKILL that long after its job is locked. */
-function runChild(args: ChildArgs, killAfterLockedMs?: number, boundMs = 180_000): Promise<ChildResult> {
+/**
+ * test/support/chunked-load-and-die.ts, bounded; `killAfterLockedMs`: SIGKILL that long after its
+ * job is locked; `onStalled`: called once the child says it stalled (ChildArgs.stallPhase).
+ */
+function runChild(args: ChildArgs, killAfterLockedMs?: number, boundMs = 180_000, onStalled?: () => void): Promise<ChildResult> {
   const script = fileURLToPath(new URL('../support/chunked-load-and-die.js', import.meta.url));
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -54,6 +61,7 @@ function runChild(args: ChildArgs, killAfterLockedMs?: number, boundMs = 180_000
     child.stdout.on('data', (d: Buffer) => {
       const before = stdout;
       stdout += d.toString();
+      if (onStalled && !before.includes('stalled\n') && stdout.includes('stalled\n')) onStalled();
       if (killAfterLockedMs !== undefined && !before.includes('locked\n') && stdout.includes('locked\n')) {
         timers.push(setTimeout(() => child.kill('SIGKILL'), killAfterLockedMs));
       }
@@ -110,6 +118,9 @@ describe('Citus staging resume suite: chunked loads from a staging table, each r
     await sql(ORDERS_DDL.replace('orders', name));
     await sql(`SELECT create_distributed_table('${name}', 'customer_id', shard_count => 8)`);
   };
+  /** Blocks per chunk of the one job on orders_from_stg, from its first chunk's range. */
+  const blockStep = async () => Number((await sql(`SELECT ctid_to_block - ctid_from_block AS s FROM adaptive_load.load_chunks c
+      JOIN adaptive_load.load_jobs j USING (job_id) WHERE j.table_name = 'public.orders_from_stg' AND c.chunk = 0`)).rows[0]?.s ?? 1);
   const blocksOf = async (table: string) =>
     Number((await sql(`SELECT pg_relation_size('${table}') / current_setting('block_size')::bigint AS b`)).rows[0].b);
 
@@ -141,6 +152,13 @@ describe('Citus staging resume suite: chunked loads from a staging table, each r
         kills++;
         // Chunks are committed, but the staging table is emptied only with the last one.
         assert.equal(await count('stg_orders'), staged, `after kill ${kills} the staging table must still hold every row`);
+        // An unfinished staging job knows its chunks (block ranges); it has no bytes on disk to count.
+        const progress = (await sql(`SELECT chunks_done::int AS d, chunks_left::int AS l, bytes_left, status
+                                       FROM adaptive_load.loads WHERE table_name = 'public.orders_from_stg'`)).rows[0];
+        if (progress && progress.d > 0) {
+          assert.equal(progress.bytes_left, null, 'a staging job has no bytes left to tell');
+          assert.equal(progress.d + progress.l, Math.ceil(blocks / (await blockStep())), `chunks done and left after kill ${kills}`);
+        }
         continue;
       }
       assert.equal(r.status, 0, `run ${i} (${kind}) failed: ${r.stderr}`);
@@ -173,6 +191,43 @@ describe('Citus staging resume suite: chunked loads from a staging table, each r
     }
     assert.equal(at, blocks, 'the last chunk ends at the staging table\'s last block');
     assert.equal(chunks.reduce((a, c) => a + c.n, 0), staged);
+  });
+
+  it('a chunk prepared while the run\'s main session is ended (as a request\'s time limit ends it) is left to the run, not rolled back by a recovery meanwhile', async () => {
+    // The chunks before the last write their commit records on a second coordinator session
+    // (the main one keeps the staging table's lock open). Recovery may decide a job only when no
+    // session that can still write one of its records is alive: ending the main session alone
+    // must not let it roll back a chunk the run is about to record.
+    await createStaging('stg_orphan', 60_000, 23, 'stg_orphan_ref');
+    await createTarget('orders_orphan');
+    const flag = join(dir, 'orphan-go');
+    const args: ChildArgs = { coordinator: url, table: 'orders_orphan', fromTable: 'stg_orphan', commitEvery: '3000' };
+    let acted: Promise<void> | undefined;
+    let actFailed: unknown;
+    const r = await runChild({ ...args, stallPhase: 'prepared', stallAt: 2, stallUntil: flag }, undefined, 180_000, () => {
+      acted = (async () => {
+        try {
+          // The run's main session is the one holding the staging table's lock.
+          const ended = await sql(`SELECT pg_terminate_backend(pid) AS ok FROM pg_catalog.pg_locks
+                                    WHERE locktype = 'relation' AND relation = 'stg_orphan'::regclass AND mode = 'ExclusiveLock' AND granted`);
+          assert.equal(ended.rows.length, 1, 'the run\'s main session holds the staging table\'s lock');
+          await new Promise((res) => setTimeout(res, 500));
+          const rec = await recover({ connection: { coordinator: url } });
+          assert.deepEqual(rec.rolledBack, [], 'recovery rolled back a chunk of a run that is still going');
+        } finally {
+          writeFileSync(flag, 'go');
+        }
+      })().catch((err) => { actFailed = err; });
+    });
+    await acted;
+    if (actFailed) throw actFailed;
+    assert.equal(r.hung, false, r.stderr);
+    // The run may finish its middle chunks; the last one needs the session that was ended.
+    assert.equal(r.status, 1, `the run cannot finish without its main session: ${r.stderr}`);
+    const done = await runChild({ ...args, resume: true });
+    assert.equal(done.status, 0, done.stderr);
+    assert.equal(await preparedLeft(), 0, 'no prepared transaction may be left on any node');
+    await assertSameRows('orders_orphan', 'stg_orphan_ref');
   });
 
   it('keeps writers out of the staging table for the whole chunked run, also with --then keep', async () => {
