@@ -52,6 +52,7 @@ export interface LoadFlags extends CommonFlags {
   then?: 'keep' | 'truncate' | 'drop';
   commitEvery?: string;
   resume?: boolean | string;
+  restart?: boolean;
 }
 
 export function connectionInput(flags: CommonFlags): ConnectionInput {
@@ -83,7 +84,7 @@ export function loadOptionValues(flags: LoadFlags): LocalLoadOptionValues {
     fromTable: flags.fromTable, then: flags.then,
     commitEvery: flags.commitEvery,
     resume: typeof flags.resume === 'string' && /^\d+$/.test(flags.resume) ? Number(flags.resume) : flags.resume,
-    expectedRows: flags.expectedRows, isolateTenants: flags.isolateTenants,
+    restart: flags.restart, expectedRows: flags.expectedRows, isolateTenants: flags.isolateTenants,
   });
 }
 

@@ -105,6 +105,7 @@ connectionOptions(sampleOptions(formatOptions(program.command('load', { isDefaul
   .addOption(new Option('--then <action>', 'with --from-table: what becomes of it with the load\'s commit (default keep)').choices(['keep', 'truncate', 'drop']))
   .option('--commit-every <n>', 'commit in chunks of n rows (500000) or bytes (256MB), each its own distributed transaction; resumable')
   .option('--resume [job]', 'continue an interrupted --commit-every load after its last committed chunk (default: the newest of this table and file)')
+  .option('--restart', 'load the source from its start although an unfinished --commit-every job of it committed chunks (they would be loaded twice)')
   .option('-q, --quiet', 'no progress bar and no notices'))
   .action(async (file: string | undefined, flags: LoadFlags) => (await handlers()).runLoad(file, flags));
 

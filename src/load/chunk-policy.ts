@@ -6,14 +6,18 @@
  * after the piece that makes it due. Rows are therefore counted exactly to the piece, and bytes
  * to the row: a chunk of `--commit-every 256MB` ends at the last row end at or before 256 MB
  * (later only when one row alone is longer), one of `--commit-every 500000` after the first
- * piece that brings it to 500000 rows or more (a few rows over at most: pieces are cut at the
- * rows' average length).
+ * piece that brings it to 500000 rows or more (at most about 64 rows over: pieces are cut at
+ * the rows' average length, the first chunk's after a small probe).
  */
 
 export type CommitEvery = { readonly rows: number } | { readonly bytes: number };
 
 /** The smallest piece worth a push of its own: below this, a cut costs more than it saves. */
 const MIN_PIECE = 4096;
+/** A chunk's first piece before any row was seen: enough rows to measure their length. */
+const FIRST_PROBE = MIN_PIECE;
+/** ...but a piece never holds more than about this many rows past a row limit. */
+const MAX_ROWS_OVER = 64;
 
 export class ChunkPolicy {
   /** Input offset and scanner row count where the current chunk starts. */
@@ -42,12 +46,16 @@ export class ChunkPolicy {
       // Past the limit (one row longer than a chunk): whole buffers until that row ends.
       return want <= 0 || want >= available ? available : want;
     }
-    // Rows: cut where the limit's row should end at the average row length so far (a first
-    // guess before any chunk closed), never in pieces so small that pushing them costs more.
-    const left = this.every.rows - (rows - this.startRows);
-    const perRow = this.rowsSeen > 0 ? this.bytesSeen / this.rowsSeen : 128;
+    // Rows: cut where the limit's row should end at the average row length so far (of the closed
+    // chunks, else of this one's rows; before any row, a small probe to learn it), never in
+    // pieces so small that pushing them costs more.
+    const inChunk = rows - this.startRows;
+    const left = this.every.rows - inChunk;
+    const perRow = this.rowsSeen > 0 ? this.bytesSeen / this.rowsSeen
+      : inChunk > 0 ? (offset - this.startOffset) / inChunk : 0;
+    if (perRow === 0) return Math.min(available, FIRST_PROBE);
     const want = Math.ceil(left * perRow);
-    return want >= available ? available : Math.min(available, Math.max(MIN_PIECE, want));
+    return want >= available ? available : Math.min(available, Math.max(Math.min(MIN_PIECE, Math.ceil(MAX_ROWS_OVER * perRow)), want));
   }
 
   /**

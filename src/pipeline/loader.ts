@@ -35,7 +35,7 @@ import type { ChunkedRun } from '../load/load-run.js';
 import { parseCommitEvery, type CommitEvery } from '../load/chunk-policy.js';
 import { fingerprintFile } from '../input/fingerprint.js';
 import { recordJobChunking, addJobSeconds, type ResumePoint } from '../store/chunk-store.js';
-import { findResumableJob } from './resume-step.js';
+import { findResumableJob, refuseHalfDoneRerun } from './resume-step.js';
 import { checkChunkableStaging, stagingBlockRanges } from './staging-chunks.js';
 import type { ShardingProfile } from '../plan/sharding-profile.js';
 import { createLockedJob, recordFailedJob } from '../store/job-store.js';
@@ -88,6 +88,11 @@ export interface LoadOptions extends CopyFormatInput, LoadTuning, ProfileStepOpt
    * unfinished job of this table and file, a number for that job. The file must be unchanged.
    */
   resume?: boolean | number;
+  /**
+   * Load the source from its start even though an unfinished chunked job of this table and
+   * (unchanged) source committed chunks already; without it such a load is refused. Default false.
+   */
+  restart?: boolean;
 }
 
 /** A chunked load's chunks (--commit-every). */
@@ -245,6 +250,10 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
           + 'a chunk prepared there may or may not be committed. Retry when every node is reachable');
       }
       resumed = await findResumableJob(coordinator, `${table.schema}.${table.name}`, source, options.resume);
+    } else {
+      await refuseHalfDoneRerun(coordinator, `${table.schema}.${table.name}`, source, options.restart === true);
+    }
+    if (resumed) {
       notice(`resuming job ${resumed.jobId} after ${resumed.point.chunksDone} committed chunk(s), `
         + (staged ? `at heap block ${resumed.point.toBlock ?? 0} of ${staged.name}`
           : `at byte ${resumed.point.offset}${source.compressed ? ' of the decompressed input' : ''}`));

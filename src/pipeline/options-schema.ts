@@ -46,6 +46,8 @@ export interface LocalLoadOptionValues extends LoadOptionValues {
   saveProfile?: string;
   /** Continue an interrupted chunked load: true, the newest of this table and file; a number, that job. */
   resume?: boolean | number;
+  /** Load the source from its start although an unfinished chunked job of it committed chunks. */
+  restart?: boolean;
   isolateTenants?: boolean;
 }
 
@@ -101,6 +103,7 @@ export const LOCAL_LOAD_OPTIONS_SCHEMA = {
     profileFile: PATH,
     saveProfile: PATH,
     resume: { anyOf: [{ type: 'boolean' }, { type: 'integer', minimum: 1 }] },
+    restart: { type: 'boolean' },
     // Changes an existing table's shards: only for a caller who runs the CLI, not for requests.
     isolateTenants: { type: 'boolean' },
   },

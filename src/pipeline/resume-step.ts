@@ -13,6 +13,26 @@ import { tableIdentity } from '../input/table-fingerprint.js';
 import { isTableSource } from '../input/table-source.js';
 import { newestUnfinishedJob, readJob, readResumePoint, reopenJob, type ResumePoint } from '../store/chunk-store.js';
 
+/**
+ * A load started without --resume while a chunked job of the same table and unchanged source
+ * stopped part-way: its committed chunks are in the table, so loading the source again from
+ * its start would load them twice. Refused unless `restart` says that is meant.
+ */
+export async function refuseHalfDoneRerun(db: Queryable, table: string, source: InputSource, restart: boolean): Promise<void> {
+  if (restart) return;
+  const staged = isTableSource(source) ? source : undefined;
+  if (source.path === undefined && !staged) return;
+  const identity = staged ? tableIdentity(staged.table) : resolve(source.path!);
+  const job = await newestUnfinishedJob(db, table, identity);
+  if (!job) return;
+  if (!staged && fingerprintDifference(job.fingerprint, fingerprintFile(source.path!))) return;
+  const done = await readResumePoint(db, job.jobId);
+  if (done.chunksDone === 0) return;
+  throw new InvalidConfigurationError(`job ${job.jobId} loaded ${done.chunksDone} chunk(s) (${done.rows} rows) of ${source.name} `
+    + `into ${table} and stopped (${job.status}); loading it again from the start would load those rows twice. `
+    + 'Add --resume to continue that job after its last committed chunk, or --restart to load the whole source again anyway');
+}
+
 export async function findResumableJob(db: Queryable, table: string, source: InputSource, which: true | number)
   : Promise<{ jobId: number; point: ResumePoint; fingerprint: unknown }> {
   // A staging table is compared with its fingerprint later, under its lock (pipeline/staging-chunks.ts).

@@ -31,6 +31,7 @@ interface ChildArgs {
   file: string;
   commitEvery: string;
   resume?: boolean | number;
+  restart?: boolean;
   maxErrors?: number;
   rejectsFile?: string;
   diePhase?: 'prepared' | 'commit-recorded';
@@ -198,6 +199,27 @@ describe('Citus resume suite: chunked loads, each row exactly once', { skip }, (
     assert.deepEqual({ ...view, b: Number(view.b), r: Number(view.r) }, { status: 'committed', d: done, l: 0, b: 0, r: 400_000 });
     const shardSum = (await sql('SELECT sum(rows_loaded)::bigint AS n FROM adaptive_load.load_shards WHERE job_id = $1', [jobsBefore[0].id])).rows[0].n;
     assert.equal(Number(shardSum), 400_000, 'load_shards sums every chunk of every run');
+  });
+
+  it('refuses to load a half-loaded file again from its start unless told to (--resume continues, --restart reloads)', async () => {
+    const file = join(dir, 'half.csv');
+    await generateOrdersCsv(file, { rows: 30_000, customers: 2_000, seed: 9 });
+    await createOrders('orders_half');
+    const args: ChildArgs = { coordinator: url, table: 'orders_half', file, commitEvery: '5000' };
+    const killed = await runChild({ ...args, diePhase: 'commit-recorded', dieAt: 2 });
+    assert.equal(killed.signal, 'SIGKILL', killed.stderr);
+    // The second chunk's record was written: recovery (at the next start) commits it.
+    const again = await runChild(args);
+    assert.equal(again.status, 1);
+    const said = /job \d+ loaded 2 chunk\(s\) \((\d+) rows\) of .*half\.csv into public\.orders_half and stopped .*loading it again from the start would load those rows twice\. Add --resume .* or --restart/.exec(again.stderr);
+    assert.ok(said, again.stderr);
+    const committed = Number(said[1]);
+    assert.ok(committed >= 10_000 && committed < 10_200, `two chunks of 5000 rows: ${committed}`);
+    assert.equal(await count('orders_half'), committed, 'the refused run loaded nothing');
+    const restarted = await runChild({ ...args, restart: true });
+    assert.equal(restarted.status, 0, restarted.stderr);
+    assert.equal(await count('orders_half'), committed + 30_000, '--restart loads the whole file again, as asked');
+    assert.equal(await preparedLeft(), 0);
   });
 
   it('refuses to resume from a source that changed, and says how', async () => {

@@ -12,13 +12,13 @@ import { ChunkPolicy, parseCommitEvery, type CommitEvery } from '../../src/load/
 import { seededRandom } from '../../src/plan/random.js';
 
 /** A csv input with quoted newlines, quotes and uneven row lengths; returns it and each row's end offset. */
-function input(rows: number, seed: number): { buf: Buffer; ends: number[] } {
+function input(rows: number, seed: number, longestNote = 300): { buf: Buffer; ends: number[] } {
   const rnd = seededRandom(String(seed));
   const parts: string[] = [];
   const ends: number[] = [];
   let at = 0;
   for (let i = 0; i < rows; i++) {
-    const note = rnd() < 0.2 ? `"multi\nline, ""quoted"""` : 'x'.repeat(Math.floor(rnd() * 300));
+    const note = rnd() < 0.2 ? `"multi\nline, ""quoted"""` : 'x'.repeat(Math.floor(rnd() * longestNote));
     const line = `${i},${Math.floor(rnd() * 1000)},${note}\n`;
     parts.push(line);
     at += Buffer.byteLength(line);
@@ -116,6 +116,16 @@ describe('chunk boundaries', () => {
       assert.equal(chunks.reduce((a, c) => a + c.rows, 0), 3000);
     });
   }
+
+  it('a row limit holds from the first chunk on, whatever the rows\' length (short rows: no first guess overshoots)', () => {
+    for (const longestNote of [0, 10, 2000]) {
+      const { buf } = input(12_000, 5, longestNote);
+      const chunks = chunked(buf, { rows: 1000 }, 6);
+      for (const [i, c] of chunks.slice(0, -1).entries()) {
+        assert.ok(c.rows >= 1000 && c.rows <= 1000 + 64 + 1, `rows up to ${longestNote} bytes long, chunk ${i}: ${c.rows} rows`);
+      }
+    }
+  });
 
   it('parses --commit-every', () => {
     assert.deepEqual(parseCommitEvery('500000'), { rows: 500000 });

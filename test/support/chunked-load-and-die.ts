@@ -24,6 +24,7 @@ interface Args {
   commitEvery: string;
   /** true: the newest unfinished job; a number: that job. */
   resume?: boolean | number;
+  restart?: boolean;
   maxErrors?: number;
   rejectsFile?: string;
   diePhase?: LoadPhase;
@@ -52,6 +53,7 @@ try {
     connection: { coordinator: args.coordinator },
     commitEvery: args.commitEvery,
     ...(args.resume !== undefined ? { resume: args.resume } : {}),
+    ...(args.restart !== undefined ? { restart: args.restart } : {}),
     ...(args.maxErrors !== undefined ? { maxErrors: args.maxErrors } : {}),
     ...(args.rejectsFile ? { rejectsFile: args.rejectsFile } : {}),
     onPhase: (phase) => {
