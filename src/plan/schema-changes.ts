@@ -80,7 +80,10 @@ export function schemaChanges(graph: SchemaGraph, plan: SchemaPlan, isolated: Re
       why: `${describeState(s)} today; the plan makes it ${p.kind === 'reference' ? 'a reference table' : `distributed by ${p.distributionColumn}`}`,
     });
   }
-  for (const p of plan.tables) {
+  // Reference tables, then group roots, then members: a member's colocate_with must name a table
+  // Citus has distributed already (foreign keys do not order these: they are dropped above).
+  const layoutRank = (p: TablePlan) => (p.kind === 'reference' ? 0 : p.group === p.table || p.group === null ? 1 : 2);
+  for (const p of [...plan.tables].sort((a, b) => layoutRank(a) - layoutRank(b))) {
     if (!changing.has(p.table)) continue;
     if (p.kind === 'reference') {
       steps.push({ kind: 'create-reference', table: p.table, sql: 'SELECT create_reference_table($1)', params: [p.table], why: p.reasons[0] ?? '' });

@@ -316,8 +316,13 @@ function foreignKeyPlan(f: ForeignKey, plans: ReadonlyMap<string, TablePlan>): F
  */
 function dependencyOrder(graph: SchemaGraph, plans: ReadonlyMap<string, TablePlan>): string[] {
   const rank = (p: TablePlan) => (p.kind === 'reference' ? 0 : 1);
-  const parents = new Map(graph.tables.map((t) => [t.name, new Set(graph.foreignKeys
-    .filter((f) => f.table === t.name && f.refTable !== t.name && plans.has(f.refTable)).map((f) => f.refTable))]));
+  // A member depends on its group's root too: Citus colocates only with a table already distributed.
+  const parents = new Map(graph.tables.map((t) => {
+    const group = plans.get(t.name)?.group;
+    return [t.name, new Set([...graph.foreignKeys
+      .filter((f) => f.table === t.name && f.refTable !== t.name && plans.has(f.refTable)).map((f) => f.refTable),
+    ...(group && group !== t.name ? [group] : [])])];
+  }));
   const done = new Set<string>();
   const order: string[] = [];
   const pending = () => [...plans.values()].filter((p) => !done.has(p.table))

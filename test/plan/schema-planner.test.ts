@@ -195,6 +195,26 @@ describe('schema changes', () => {
     assert.ok(steps.filter((s) => s.kind === 'drop-foreign-key').every((s) => s.recreate));
   });
 
+  it('tables colocated on their own are distributed after the table they colocate with, whatever their names and keys', () => {
+    // posts (alphabetically first) leads the lone tables keyed by id bigint; users is its parent by foreign key.
+    const g = graph({
+      posts: { cols: { id: 'bigint', user_id: 'bigint' }, pk: ['id'], rows: 200_000 },
+      users: { cols: { id: 'bigint', name: 'text' }, pk: ['id'], rows: 50_000 },
+    }, [['posts', ['user_id'], 'users', ['id']]]);
+    const p = plan(g);
+    const lead = p.tables.find((t) => t.table === 'app.users')!.group!;
+    const first = p.tables.findIndex((t) => t.table === lead);
+    assert.ok(p.tables.every((t, i) => t.group !== lead || t.table === lead || i > first), `the plan lists ${lead} before its members`);
+    const dist = schemaChanges(g, p).filter((s) => s.kind === 'distribute');
+    const distributed = new Set<string>();
+    for (const s of dist) {
+      const colocateWith = s.params[2];
+      if (typeof colocateWith === 'string') assert.ok(distributed.has(colocateWith), `${s.table} colocates with ${colocateWith} before it is distributed`);
+      distributed.add(s.table);
+    }
+    assert.equal(dist.length, 2);
+  });
+
   it('a cluster that matches the plan needs no step; a key dropped by a failed run is re-created', () => {
     const state = { companies: good(5, 'id'), campaigns: good(5, 'company_id'), ads: good(5, 'company_id'), clicks: good(5, 'company_id'), impressions: good(5, 'advertiser_id') };
     const g = multiTenant({ citus: state });
