@@ -34,7 +34,7 @@ import { lockShardsForLoad, type HeldShardLocks } from '../load/shard-locks.js';
 import type { ChunkedRun } from '../load/load-run.js';
 import { parseCommitEvery, type CommitEvery } from '../load/chunk-policy.js';
 import { fingerprintFile } from '../input/fingerprint.js';
-import { recordJobChunking, addJobSeconds, type ResumePoint } from '../store/chunk-store.js';
+import { recordJobChunking, recordSourceFingerprint, addJobSeconds, type ResumePoint } from '../store/chunk-store.js';
 import { findResumableJob, refuseHalfDoneRerun } from './resume-step.js';
 import { checkChunkableStaging, stagingBlockRanges } from './staging-chunks.js';
 import type { ShardingProfile } from '../plan/sharding-profile.js';
@@ -264,6 +264,7 @@ export async function load(options: LoadOptions): Promise<LoadSummary> {
       options: { format: format.kind, header: cols.header, maxErrors: options.maxErrors ?? 0, ...(every ? { commitEvery: every } : {}) },
       ...(profileId !== undefined ? { profileId } : {}),
     });
+    if (!every && fileSource?.path !== undefined) await recordSourceFingerprint(coordinator, jobId, fingerprintFile(fileSource.path));
     if (every && !resumed) {
       await recordJobChunking(coordinator, jobId, {
         // A .gz's chunk offsets count decompressed bytes: its size on disk says nothing of what is left.

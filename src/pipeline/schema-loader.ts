@@ -37,6 +37,7 @@ import { planSchema, type SchemaPlan } from '../plan/schema-planner.js';
 import { committedLoad, forgetDroppedKey, pendingKeys, recordDroppedKey } from '../store/schema-store.js';
 import { beginSchemaJob, finishSchemaJob, recordSchemaTable, recordSchemaTables, tableRowsBefore } from '../store/schema-job-store.js';
 import { newestUnfinishedJob, readResumePoint } from '../store/chunk-store.js';
+import { fingerprintDifference, fingerprintFile } from '../input/fingerprint.js';
 import { migrate } from '../store/migrate.js';
 import type { LoadPhase } from '../load/load-events.js';
 import { recoverAll } from '../load/recovery.js';
@@ -65,8 +66,11 @@ export interface SchemaLoadOptions extends CopyFormatInput {
 export interface SchemaSource {
   readonly table: string;
   readonly file: string;
-  /** The committed earlier load of this file into this table, if any. */
-  readonly loaded: { jobId: number; rows: number } | null;
+  /**
+   * The committed earlier load of this file into this table, if any; `changed` says how the file
+   * differs from what that job loaded (a re-run does not load it again, and says so).
+   */
+  readonly loaded: { jobId: number; rows: number; changed?: string } | null;
   readonly estimatedRows: number;
 }
 
@@ -183,7 +187,9 @@ async function prepare(db: pg.Client, options: SchemaLoadOptions, notice: (m: st
       header: options.header ?? 'auto', existingColumns: cols.rows,
       ...(options.sampleRows ? { rows: options.sampleRows } : {}), ...(options.seed !== undefined ? { seed: options.seed } : {}),
     });
-    const loaded = (await Promise.all(sourceNames(file).map((s) => committedLoad(db, jobName.get(table)!, s)))).find((x) => x) ?? null;
+    const committed = (await Promise.all(sourceNames(file).map((s) => committedLoad(db, jobName.get(table)!, s)))).find((x) => x);
+    const changed = committed?.fingerprint ? fingerprintDifference(committed.fingerprint, fingerprintFile(file)) : undefined;
+    const loaded = committed ? { jobId: committed.jobId, rows: committed.rows, ...(changed ? { changed } : {}) } : null;
     sources.set(table, { analysis, alreadyLoaded: loaded !== null });
     sourceList.push({ table, file, loaded, estimatedRows: analysis.sample.estimatedRows });
   }
@@ -349,7 +355,13 @@ async function applyAndLoad(db: pg.Client, conn: ConnectionConfig, options: Sche
     let outcome: Omit<TableLoadOutcome, 'rowsAfter' | 'verified'>;
     if (!src) {
       outcome = { ...base, status: 'no-source', rows: 0, jobId: null, path: null, expectedRows: rowsBefore };
-    } else if (src.loaded) {
+    } else if (src.loaded?.changed && await countRows(db, p.table) > 0) {
+      // Loading it again would add its rows to the ones job N loaded: the user must say which they want.
+      error = `${p.table}: ${src.file} changed since load job ${src.loaded.jobId} loaded it (${src.loaded.changed}); a schema load `
+        + 'loads a file once. To replace the table\'s rows with the new file\'s, empty the table (TRUNCATE) and run again; '
+        + 'to add them, load the file with --table';
+      outcome = { ...base, status: 'failed', rows: 0, jobId: src.loaded.jobId, path: null, error, expectedRows: rowsBefore };
+    } else if (src.loaded && !src.loaded.changed) {
       outcome = { ...base, status: 'already-loaded', rows: src.loaded.rows, jobId: src.loaded.jobId, path: null, expectedRows: rowsBefore };
     } else {
       const interrupted = await interruptedChunkedLoad(db, conn, p.table, src.file);

@@ -36,6 +36,11 @@ export interface ChunkingRecord {
   readonly fingerprint?: unknown;
 }
 
+/** A file load's fingerprint (input/fingerprint.ts), so a later run can tell the same file from a new one. */
+export async function recordSourceFingerprint(db: Queryable, jobId: number, fingerprint: unknown): Promise<void> {
+  await db.query('UPDATE adaptive_load.load_jobs SET source_fingerprint = $2 WHERE job_id = $1', [jobId, JSON.stringify(fingerprint)]);
+}
+
 export async function recordJobChunking(db: Queryable, jobId: number, c: ChunkingRecord): Promise<void> {
   await db.query(
     `UPDATE adaptive_load.load_jobs SET chunk_rows = $2, chunk_bytes = $3, source_bytes = $4, source_fingerprint = $5
@@ -135,7 +140,7 @@ export async function readJob(db: Queryable, jobId: number): Promise<ResumableJo
 export async function newestUnfinishedJob(db: Queryable, table: string, path: string): Promise<ResumableJob | undefined> {
   const r = await db.query<JobRow>(
     `SELECT ${JOB_COLUMNS} FROM adaptive_load.load_jobs
-      WHERE table_name = $1 AND source_fingerprint->>'path' = $2
+      WHERE table_name = $1 AND source_fingerprint->>'path' = $2 AND (chunk_rows IS NOT NULL OR chunk_bytes IS NOT NULL)
         AND status IN ('running', 'failed', 'interrupted', 'rolled_back')
       ORDER BY job_id DESC LIMIT 1`, [table, path]);
   return r.rows[0] ? toJob(r.rows[0]) : undefined;

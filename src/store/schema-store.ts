@@ -34,11 +34,15 @@ export async function pendingKeys(db: Queryable, schema: string): Promise<Pendin
   return r.rows.map((k) => ({ table: k.table_name, name: k.constraint_name, columns: k.columns, refTable: k.ref_table, refColumns: k.ref_columns, definition: k.definition }));
 }
 
-/** The last committed load of `source` into the table (`schema.name`, as load jobs record it), if any. */
-export async function committedLoad(db: Queryable, table: string, source: string): Promise<{ jobId: number; rows: number } | undefined> {
-  const r = await db.query<{ job_id: string; rows_loaded: string | null }>(
-    `SELECT job_id::text, rows_loaded::text FROM adaptive_load.load_jobs
+/**
+ * The last committed load of `source` into the table (`schema.name`, as load jobs record it), if
+ * any, with the file's fingerprint then (null for a job recorded before fingerprints were kept).
+ */
+export async function committedLoad(db: Queryable, table: string, source: string)
+  : Promise<{ jobId: number; rows: number; fingerprint: unknown } | undefined> {
+  const r = await db.query<{ job_id: string; rows_loaded: string | null; source_fingerprint: unknown }>(
+    `SELECT job_id::text, rows_loaded::text, source_fingerprint FROM adaptive_load.load_jobs
       WHERE table_name = $1 AND source = $2 AND status = 'committed' ORDER BY job_id DESC LIMIT 1`, [table, source]);
   const row = r.rows[0];
-  return row ? { jobId: Number(row.job_id), rows: Number(row.rows_loaded ?? 0) } : undefined;
+  return row ? { jobId: Number(row.job_id), rows: Number(row.rows_loaded ?? 0), fingerprint: row.source_fingerprint } : undefined;
 }

@@ -146,6 +146,22 @@ describe('Citus suite: whole schemas', { skip }, () => {
     assert.deepEqual(planLayout(a), gen.expert.tables);
     assert.deepEqual(a.groups.map((g: { root: string; tables: string[] }) => [g.root, g.tables.length]), [['mt.companies', 5]]);
     assert.ok(a.foreignKeys.every((f: { keep: boolean }) => f.keep));
+
+    // A file rewritten after its table was loaded is neither skipped nor loaded twice in silence:
+    // the run stops and says what to do; with the table emptied, the new file loads.
+    const clicksFile = join(dir, 'clicks.csv');
+    const lines = readFileSync(clicksFile, 'utf8').trimEnd().split('\n');
+    writeFileSync(clicksFile, `${lines.slice(0, -1).join('\n')}\n`);
+    const changed = await cli(['load', '--schema', 'mt', dir]);
+    assert.equal(changed.status, 1);
+    const clicksOutcome = (changed.json?.tables as { table: string; status: string; error?: string }[]).find((t) => t.table === 'mt.clicks')!;
+    assert.equal(clicksOutcome.status, 'failed');
+    assert.match(clicksOutcome.error ?? '', /mt\.clicks: .*clicks\.csv changed since load job \d+ loaded it \(.*\); a schema load loads a file once\. To replace .* empty the table \(TRUNCATE\)/);
+    assert.equal(Number((await sql('SELECT count(*) AS n FROM mt.clicks')).rows[0].n), gen.rows.clicks, 'nothing loaded twice');
+    await sql('TRUNCATE mt.clicks');
+    const reloaded = await cli(['load', '--schema', 'mt', dir]);
+    assert.equal(reloaded.status, 0, reloaded.stderr);
+    assert.equal(Number((await sql('SELECT count(*) AS n FROM mt.clicks')).rows[0].n), gen.rows.clicks! - 1, 'the new file, once');
   });
 
   it("the issue's scenario: tables loaded one by one made the tenant table reference and its children Citus-local; load --schema fixes it", async () => {
