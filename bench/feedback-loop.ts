@@ -118,6 +118,7 @@ function showMonitor(label: string, r: MonitorResult): void {
   const wape = r.wape;
   console.log(`${label}: monitor busiest/mean ${r.imbalance.actual === null ? 'n/a (window incomplete)' : r.imbalance.actual.toFixed(2)} actual, ${r.imbalance.predicted.toFixed(2)} predicted next`
     + `${wape === null ? '' : `; per-node prediction WAPE ${wape.toFixed(3)}`}${r.mape === null ? '' : `, MAPE ${r.mape.toFixed(3)}`}`);
+  if (process.env.FEEDBACK_DEBUG) console.log(`  model ${JSON.stringify(r.model)} signal ${JSON.stringify(r.signal)}`);
   for (const n of r.nodes) console.log(`  ${n.node.padEnd(20)} predicted ${n.predictedShare === null ? '   -  ' : pct(n.predictedShare).padStart(6)}  actual ${n.actualShare === null ? '   -  ' : pct(n.actualShare).padStart(6)}`);
 }
 

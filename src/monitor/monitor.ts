@@ -63,7 +63,7 @@ export interface MonitorResult {
    * The load the window carried and whether it passes the floor (policy.ts MIN_WINDOW_*): below
    * it, the window is noise, nothing is learned and nothing moves; the prediction stays.
    */
-  readonly signal: { totalMs: number; calls: number; enough: boolean };
+  readonly signal: { totalMs: number; calls: number; enough: boolean; baseline: boolean };
   /** Busiest over mean node load: actual in this window (null when incomplete), and predicted for the next. */
   readonly imbalance: { actual: number | null; predicted: number };
   readonly hotspots: Hotspot[];
@@ -125,7 +125,7 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
   const complete = snapshot.unreachable.length === 0;
   const totalMs = sum(shardList.map((s) => s.totalMs));
   const calls = sum(shardList.map((s) => s.calls));
-  const signal = complete && totalMs >= MIN_WINDOW_LOAD_MS && calls >= MIN_WINDOW_CALLS;
+  const signal = complete && !snapshot.baseline && totalMs >= MIN_WINDOW_LOAD_MS && calls >= MIN_WINDOW_CALLS;
   const actual = shares(shardList.map((s) => s.totalMs));
   const priorShare = shares(shardList.map((s) => prior.get(s.shardId)?.share ?? 0));
 
@@ -188,7 +188,7 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
     model: { weights, mape: nodeMape },
     nodeMetrics: observed.nodeMetrics,
     // Capacity is learned only from a window every node answered, with enough load to mean something.
-    nodeObserved: complete && totalMs + sum([...snapshot.backgroundMs.values()]) >= MIN_WINDOW_LOAD_MS ? observed.nodeObserved : [],
+    nodeObserved: complete && !snapshot.baseline && totalMs + sum([...snapshot.backgroundMs.values()]) >= MIN_WINDOW_LOAD_MS ? observed.nodeObserved : [],
     nodeCounters: observed.nodeCounters,
     advice,
   });
@@ -230,7 +230,7 @@ export async function monitorOnce(db: pg.Client, conn: ConnectionConfig, options
     mape: nodeMape,
     shardMape,
     complete,
-    signal: { totalMs, calls, enough: signal },
+    signal: { totalMs, calls, enough: signal, baseline: snapshot.baseline },
     imbalance: { actual: complete ? busiestOverMean(nodeActual) : null, predicted: predictedImbalance },
     hotspots,
     model: weights,

@@ -102,12 +102,20 @@ export async function actOnHotShards(db: pg.ClientBase, plans: readonly HotShard
       const tenantGroup = pieces.filter((p) => p.min === tenantPiece.min && p.max === tenantPiece.max);
       for (const p of pieces) if (!tenantGroup.includes(p)) load.set(p.node, (load.get(p.node) ?? 0) + share(p));
       const tenantLoad = tenantGroup.reduce((a, p) => a + share(p), 0);
-      const target = leastLoaded(source);
-      if (target !== source) {
+      const wanted = leastLoaded(source);
+      let moveError: string | undefined;
+      if (wanted !== source) {
         const from = parseNodeLabel(source);
-        const to = parseNodeLabel(target);
-        await db.query('SELECT citus_move_shard_placement($1::bigint, $2, $3, $4, $5, shard_transfer_mode => \'block_writes\')', [isolated, from.host, from.port, to.host, to.port]);
+        const to = parseNodeLabel(wanted);
+        try {
+          await db.query('SELECT citus_move_shard_placement($1::bigint, $2, $3, $4, $5, shard_transfer_mode => \'block_writes\')', [isolated, from.host, from.port, to.host, to.port]);
+        } catch (err) {
+          // The isolation stands whatever the move did: it is recorded below as it is, with the reason.
+          moveError = err instanceof Error ? err.message : String(err);
+        }
       }
+      // Where the tenant's shard group is now, read from Citus's placements, not from the plan.
+      const target = (await groupShards(db, plan.shard.table, tenantPiece.min, tenantPiece.max)).find((p) => p.shardId === isolated)?.node ?? source;
       load.set(target, (load.get(target) ?? 0) + tenantLoad);
       await replaceShardPredictions(db, old.map((s) => s.shardId), pieces.map((p) => ({ shardId: p.shardId, table: p.table, predictedShare: share(p) })), ctx.windowId);
       const after = busiestOverMean([...load.values()]);
@@ -116,11 +124,12 @@ export async function actOnHotShards(db: pg.ClientBase, plans: readonly HotShard
         + `${quoteLiteral(parseNodeLabel(source).host)}, ${parseNodeLabel(source).port}, shard_transfer_mode => 'block_writes');`;
       const detail = `isolated tenant ${plan.tenant.tenant} of ${plan.shard.table} (${(plan.tenant.share * 100).toFixed(0)}% of shard ${plan.shard.shardId}'s `
         + `${plan.tenant.source === 'citus_stat_tenants' ? 'queries' : 'rows'}, found by ${plan.tenant.source}; the shard was predicted at ${(plan.shard.predictedShare * 100).toFixed(0)}% of all load) `
-        + `into shard ${isolated} with every table of its group, ${target === source ? `kept on ${source} (the least loaded node)` : `moved from ${source} to ${target}`}; `
+        + `into shard ${isolated} with every table of its group, ${target !== source ? `moved from ${source} to ${target}`
+          : moveError ? `left on ${source}: the move to ${wanted} failed (${moveError})` : `kept on ${source} (the least loaded node)`}; `
         + `predicted busiest/mean ${after.toFixed(2)}`;
       await recordAction(db, { kind: 'isolate', outcome: 'done', undoSql: undo, detail: {
         table: plan.shard.table, tenant: plan.tenant.tenant, source: plan.tenant.source, share: plan.tenant.share, shardId: plan.shard.shardId, isolatedShardId: isolated,
-        from: source, to: target, windowId: ctx.windowId, imbalanceBefore: ctx.imbalanceBefore, predictedAfter: after, text: detail } });
+        from: source, to: target, ...(moveError ? { moveError } : {}), windowId: ctx.windowId, imbalanceBefore: ctx.imbalanceBefore, predictedAfter: after, text: detail } });
       actions.push({ kind: 'isolate', detail });
     } else {
       // Heaviest half first onto the least loaded node, then the other half likewise.

@@ -122,7 +122,13 @@ async function clusterLoad(db: Queryable): Promise<ClusterLoad> {
   const recent = await recentShares(db, HISTORY_WINDOWS);
   let windowMs = 0;
   recent.forEach((w, i) => { windowMs = i === 0 ? w.totalMs : SHARE_SMOOTHING * w.totalMs + (1 - SHARE_SMOOTHING) * windowMs; });
+  const largestGroup = new Map<string, number>();
+  for (const [grp, cost] of groupCost) {
+    const node = groupNode.get(grp)!;
+    largestGroup.set(node, Math.max(largestGroup.get(node) ?? 0, cost / total));
+  }
   return {
+    largestGroup,
     groupShare: new Map(shards.map((s) => [s.shard, groupCost.get(s.grp)! / total])),
     groupBytes: new Map(shards.map((s) => [s.shard, groupBytes.get(s.grp)!])),
     nodeShare,

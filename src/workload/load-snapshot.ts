@@ -27,6 +27,12 @@ export interface ShardLoad {
 export interface LoadSnapshot {
   readonly from: Date;
   readonly to: Date;
+  /**
+   * No counters were stored before: the ones read now add up everything since the workers'
+   * statistics were last reset (bulk loads, other workloads, an unknown span), not a window.
+   * They are the baseline the next snapshot measures from; nothing in them is load to learn from.
+   */
+  readonly baseline: boolean;
   readonly shards: ShardLoad[];
   /**
    * Per node, execution time of user statements that named none of its shards (other tables,
@@ -159,5 +165,5 @@ export async function takeLoadSnapshot(coordinator: Queryable, conn: ConnectionC
   }
   // Every shard appears, with zero load when nothing touched it.
   const all = shards.map((s) => loads.get(s.shardId) ?? { shardId: s.shardId, table: s.table, node: s.node, calls: 0, totalMs: 0 });
-  return { from, to, shards: all, backgroundMs, counters, unreachable, statCounters };
+  return { from, to, baseline: prev.rows[0]?.t == null, shards: all, backgroundMs, counters, unreachable, statCounters };
 }
