@@ -215,8 +215,8 @@ export async function layoutAdvice(db: pg.Client, table: TableInfo, dist: Distri
       continue;
     }
     // Freshly built here (isolateTenants never reuses a stored profile) by tenant-advice.ts from
-    // quoted literals, one statement per line.
-    for (const statement of a.sql.split('\n')) await db.query(statement);
+    // quoted literals, statement by statement.
+    for (const statement of a.statements ?? [a.sql]) await db.query(statement);
     lines.push(`isolated tenant ${a.tenant} before loading: ${a.detail}`);
   }
   return lines;

@@ -72,7 +72,10 @@ export interface ProfileAdvice {
   readonly kind: 'isolate-tenant';
   readonly tenant: string;
   readonly detail: string;
+  /** The statements, one per line, for a person to read and run. */
   readonly sql: string;
+  /** The same statements one by one, for the tool to run (a quoted tenant value may hold a newline). */
+  readonly statements?: string[];
 }
 
 export interface KeyChange {

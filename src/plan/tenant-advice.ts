@@ -59,6 +59,7 @@ export function isolationAdvice(args: {
       detail: `tenant ${t.value} holds ${(t.share * 100).toFixed(1)}% of the sampled rows of ${args.table} (shard ${source.shardId} on ${source.node}): `
         + `isolate it in a shard of its own${target !== source.node ? ` and move that shard group to ${target}, the node with the least predicted load` : ''}`,
       sql: sql.join('\n'),
+      statements: sql,
     });
   }
   return advice;

@@ -116,13 +116,16 @@ function result(ctx: ShardContext, source: TenantSource, tenants: TenantWeight[]
 }
 
 async function fromTenantStats(db: Queryable, ctx: ShardContext): Promise<ShardTenants | undefined> {
-  const r = await db.query<{ tenant: string; q: number }>(
-    `SELECT tenant_attribute AS tenant, sum(query_count_in_this_period + query_count_in_last_period)::float8 AS q
-       FROM citus_stat_tenants
-      WHERE colocation_id = $1 AND get_shard_id_for_distribution_column($2::regclass, tenant_attribute) = $3
-      GROUP BY 1 ORDER BY q DESC LIMIT $4`, [ctx.colocationId, ctx.table, ctx.shard.shardId, SHARD_TENANTS_LISTED]);
+  // The total counts every tenant of the shard, not only the ones listed: a shard of many small
+  // tenants must not make its top one look dominant.
+  const r = await db.query<{ tenant: string; q: number; total: number }>(
+    `WITH t AS (SELECT tenant_attribute AS tenant, sum(query_count_in_this_period + query_count_in_last_period)::float8 AS q
+                  FROM citus_stat_tenants
+                 WHERE colocation_id = $1 AND get_shard_id_for_distribution_column($2::regclass, tenant_attribute) = $3
+                 GROUP BY 1)
+     SELECT tenant, q, sum(q) OVER () AS total FROM t ORDER BY q DESC LIMIT $4`, [ctx.colocationId, ctx.table, ctx.shard.shardId, SHARD_TENANTS_LISTED]);
   const tenants = await Promise.all(r.rows.map(async (t) => ({ value: t.tenant, hash: await ctx.hash(t.tenant), weight: t.q })));
-  return result(ctx, 'citus_stat_tenants', tenants, tenants.reduce((a, t) => a + t.weight, 0));
+  return result(ctx, 'citus_stat_tenants', tenants, r.rows[0]?.total ?? 0);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Queryable } from '../connect/queryable.js';
+import { maxShareError, wape } from '../workload/load-model.js';
 
 /**
  * The first thing a report shows: the cluster at a glance. Nodes and their load share (actual in
@@ -14,32 +15,38 @@ export interface ClusterSummary {
   readonly busiestOverMean: { actual: number | null; predicted: number | null };
   /** Of the latest window's per-node prediction: sum |predicted - actual| / sum actual. */
   readonly wape: number | null;
+  /** Of the same prediction: the largest |predicted - actual| node share (0.04 = 4 points). */
+  readonly maxShareError: number | null;
   readonly mape: number | null;
   readonly hottestShards: { shardId: string; table: string; node: string; predictedShare: number; tenants: string[] }[];
   readonly actionsTaken: number;
   readonly pending: number;
 }
 
-/** WAPE of one window's per-node prediction; null where no node had a prediction or nothing ran. */
-export function wapeOf(nodes: readonly { predictedShare: number | null; actualShare: number }[]): number | null {
-  const paired = nodes.filter((n) => n.predictedShare !== null);
-  const actual = paired.reduce((a, n) => a + n.actualShare, 0);
-  if (paired.length === 0 || actual <= 0) return null;
-  return paired.reduce((a, n) => a + Math.abs(n.predictedShare! - n.actualShare), 0) / actual;
+type NodeShares = readonly { predictedShare: number | null; actualShare: number }[];
+const paired = (nodes: NodeShares) => nodes.filter((n) => n.predictedShare !== null).map((n) => ({ predicted: n.predictedShare!, actual: n.actualShare }));
+
+/** WAPE of one window's per-node prediction (load-model.ts); null where no node had a prediction or nothing ran. */
+export function wapeOf(nodes: NodeShares): number | null {
+  return wape(paired(nodes)) ?? null;
+}
+
+/** The largest node share error of one window's prediction; null where no node had one. */
+export function maxShareErrorOf(nodes: NodeShares): number | null {
+  return maxShareError(paired(nodes)) ?? null;
 }
 
 const ratio = (xs: number[]) => (xs.length && xs.some((x) => x > 0) ? Math.max(...xs) / (xs.reduce((a, b) => a + b, 0) / xs.length) : null);
 
 export async function collectSummary(db: Queryable, citus: boolean, pending: number): Promise<ClusterSummary> {
   // The stored WAPE where the monitor recorded one (newer monitors do), else computed from the window's node shares.
-  const hasWape = (await db.query("SELECT 1 FROM pg_attribute WHERE attrelid = 'adaptive_load.windows'::regclass AND attname = 'wape' AND NOT attisdropped")).rowCount === 1;
-  const w = (await db.query<{ to_at: Date; mape: number | null; wape: number | null; nodes: { node: string; predictedShare: number | null; actualShare: number }[] }>(
-    `SELECT w.to_at, w.mape, ${hasWape ? 'w.wape' : 'NULL::float8'} AS wape, w.nodes FROM adaptive_load.windows w
+  const w = (await db.query<{ to_at: Date; mape: number | null; wape: number | null; max_share_error: number | null; nodes: { node: string; predictedShare: number | null; actualShare: number }[] }>(
+    `SELECT w.to_at, w.mape, w.wape, w.max_share_error, w.nodes FROM adaptive_load.windows w
       WHERE jsonb_array_length(coalesce(w.nodes, '[]'::jsonb)) > 0 ORDER BY w.window_id DESC LIMIT 1`)).rows[0];
   const actionsTaken = Number((await db.query<{ n: string }>("SELECT count(*)::text AS n FROM adaptive_load.actions WHERE kind <> 'check'")).rows[0]!.n);
   if (!citus) {
     return { windowEnd: w?.to_at.toISOString() ?? null, nodes: [], busiestOverMean: { actual: null, predicted: null }, wape: w?.wape ?? (w ? wapeOf(w.nodes) : null),
-      mape: w?.mape ?? null, hottestShards: [], actionsTaken, pending };
+      maxShareError: w?.max_share_error ?? (w ? maxShareErrorOf(w.nodes) : null), mape: w?.mape ?? null, hottestShards: [], actionsTaken, pending };
   }
   const nodes = (await db.query<{ node: string; shards: number; predicted: number | null }>(
     `SELECT n.nodename || ':' || n.nodeport AS node,
@@ -61,6 +68,7 @@ export async function collectSummary(db: Queryable, citus: boolean, pending: num
     nodes: nodes.map((n) => ({ node: n.node, shards: n.shards, actualShare: actualBy.get(n.node) ?? null, predictedShare: n.predicted })),
     busiestOverMean: { actual: w ? ratio(w.nodes.map((n) => n.actualShare)) : null, predicted: ratio(nodes.map((n) => n.predicted ?? 0)) },
     wape: w?.wape ?? (w ? wapeOf(w.nodes) : null),
+    maxShareError: w?.max_share_error ?? (w ? maxShareErrorOf(w.nodes) : null),
     mape: w?.mape ?? null,
     hottestShards,
     actionsTaken,

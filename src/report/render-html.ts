@@ -1,6 +1,6 @@
 import type { ReportData, TableReport } from './report-data.js';
 import { bytes, fit, pct, skew, times } from './format.js';
-import { summaryHeadline } from './summary-lines.js';
+import { pointsOf, summaryHeadline } from './summary-lines.js';
 import { HOT_FACTOR } from '../rebalance/policy.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -89,7 +89,7 @@ ${t.isolatedTenants.length ? `<p>Isolated tenants: ${t.isolatedTenants.map(esc).
   const health = r.nodeHealth.map((h) => `<tr><td>${esc(h.node)}</td><td>${h.busySeconds.toFixed(1)}</td><td>${h.xactsPerSecond.toFixed(0)}</td><td>${pct(h.cacheHitRatio)}</td><td>${h.waitingBackends}</td><td>${pct(h.connectionsUsed)}</td><td class="${(h.hostCpuBusy ?? 0) > 0.85 ? 'warn' : 'ok'}">${pct(h.hostCpuBusy)}</td><td>${pct(h.hostMemoryUsed)}</td><td>${h.capacity.toFixed(2)}</td></tr>`).join('');
   const s = r.summary;
   const summary = `<section><h2>Cluster summary</h2><p>${esc(summaryHeadline(s))}</p>
-<p>Prediction error: <b class="${(s.wape ?? 0) > 0.15 ? 'warn' : 'ok'}">WAPE ${s.wape === null ? 'n/a' : s.wape.toFixed(3)}</b>${s.mape === null ? '' : ` (MAPE ${s.mape.toFixed(3)})`};
+<p>Prediction error: <b class="${(s.wape ?? 0) > 0.15 ? 'warn' : 'ok'}">WAPE ${s.wape === null ? 'n/a' : s.wape.toFixed(3)}</b>${s.maxShareError === null ? '' : `, largest node share error ${pointsOf(s.maxShareError)}`}${s.mape === null ? '' : ` (MAPE ${s.mape.toFixed(3)})`};
 busiest/mean node load <b>${times(s.busiestOverMean.actual)}</b> in the latest window, ${times(s.busiestOverMean.predicted)} predicted next.</p>
 ${s.nodes.length ? `<table><tr><th>node</th><th>shards</th><th>actual load</th><th>predicted load</th></tr>${s.nodes.map((n) => `<tr><td>${esc(n.node)}</td><td>${n.shards}</td><td>${pct(n.actualShare)}</td><td>${pct(n.predictedShare)}</td></tr>`).join('')}</table>` : ''}
 ${s.hottestShards.length ? `<p>Hottest shards:</p><ul>${s.hottestShards.map((h) => `<li>shard ${esc(h.shardId)} of <code>${esc(h.table)}</code> on ${esc(h.node)}: ${pct(h.predictedShare)} of predicted load${h.tenants.length ? `; tenants ${h.tenants.map((t) => `<code>${esc(t)}</code>`).join(', ')}` : '; no tenant known'}</li>`).join('')}</ul>` : ''}
@@ -104,7 +104,7 @@ ${STYLE}</style></head><body>
 ${summary}
 ${tables || '<p>No Citus tables.</p>'}
 <section><h2>Predicted vs actual load</h2>${overTime(r)}
-${r.windows.length ? `<p>Latest WAPE: ${r.windows[r.windows.length - 1]!.wape?.toFixed(3) ?? 'n/a'}, MAPE: ${r.windows[r.windows.length - 1]!.mape?.toFixed(3) ?? 'n/a'}</p>` : ''}
+${r.windows.length ? `<p>Latest WAPE: ${r.windows[r.windows.length - 1]!.wape?.toFixed(3) ?? 'n/a'}, largest node share error: ${pct(r.windows[r.windows.length - 1]!.maxShareError)}, MAPE: ${r.windows[r.windows.length - 1]!.mape?.toFixed(3) ?? 'n/a'}</p>` : ''}
 ${incompleteWindows(r)}</section>
 <section><h2>Nodes in the last window</h2>${health ? `<table><tr><th>node</th><th>busy s</th><th>xact/s</th><th>cache hits</th><th>waiting</th><th>connections</th><th>host CPU</th><th>host memory</th><th>capacity</th></tr>${health}</table>` : '<p>No monitoring windows yet.</p>'}</section>
 <section><h2>Loads</h2>${loads ? `<table><tr><th>job</th><th>table</th><th>status</th><th>rows</th><th>path</th><th>seconds</th></tr>${loads}</table>` : '<p>None yet.</p>'}</section>

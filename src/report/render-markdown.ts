@@ -29,8 +29,8 @@ export function renderMarkdown(r: ReportData): string {
     if (t.isolatedTenants.length) out.push(`Isolated tenants: ${t.isolatedTenants.join(', ')}.`, '');
   }
   if (r.windows.length) {
-    out.push('## Predicted vs actual load', '', '| window end | WAPE | MAPE | nodes (predicted / actual) |', '| --- | ---: | ---: | --- |');
-    for (const w of r.windows) out.push(!w.complete ? `| ${w.to} | - | - | incomplete: ${w.unreachable.join(', ') || 'a node'} did not answer |` : `| ${w.to} | ${w.wape === null ? '-' : w.wape.toFixed(3)} | ${w.mape === null ? '-' : w.mape.toFixed(3)} | ${w.nodes.map((n) => `${n.node}: ${pct(n.predictedShare)} / ${pct(n.actualShare)}`).join('; ')} |`);
+    out.push('## Predicted vs actual load', '', '| window end | WAPE | largest node share error | MAPE | nodes (predicted / actual) |', '| --- | ---: | ---: | ---: | --- |');
+    for (const w of r.windows) out.push(!w.complete ? `| ${w.to} | - | - | - | incomplete: ${w.unreachable.join(', ') || 'a node'} did not answer |` : `| ${w.to} | ${w.wape === null ? '-' : w.wape.toFixed(3)} | ${pct(w.maxShareError)} | ${w.mape === null ? '-' : w.mape.toFixed(3)} | ${w.nodes.map((n) => `${n.node}: ${pct(n.predictedShare)} / ${pct(n.actualShare)}`).join('; ')} |`);
     out.push('');
   }
   if (r.nodeHealth.length) {

@@ -32,11 +32,14 @@ export function renderText(r: ReportData): string {
     out.push('');
   }
   if (r.windows.length) {
-    out.push('prediction error over time (WAPE per window, MAPE beside it)');
+    out.push('prediction error over time (WAPE per window, largest node share error and MAPE beside it)');
     for (const w of r.windows.slice(-10)) {
       const bar = w.wape === null ? '' : '#'.repeat(Math.min(40, Math.round(w.wape * 40)));
       if (!w.complete) out.push(fit(`  ${w.to.slice(0, 19)}  incomplete: ${w.unreachable.join(', ') || 'a node'} did not answer`, WIDTH));
-      else out.push(`  ${w.to.slice(0, 19)}  ${(w.wape === null ? '   -' : w.wape.toFixed(3)).padStart(6)}  ${(w.mape === null ? '   -' : w.mape.toFixed(3)).padStart(6)}  ${bar}`);
+      else {
+        out.push(fit(`  ${w.to.slice(0, 19)}  ${(w.wape === null ? '   -' : w.wape.toFixed(3)).padStart(6)}  ${(w.maxShareError === null ? '-' : pct(w.maxShareError)).padStart(6)}`
+          + `  ${(w.mape === null ? '   -' : w.mape.toFixed(3)).padStart(6)}  ${bar}`, WIDTH));
+      }
     }
     out.push('');
   }

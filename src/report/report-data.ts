@@ -1,7 +1,7 @@
 import type { Queryable } from '../connect/queryable.js';
 import { quoteLiteral } from '../connect/sql.js';
 import { latestAdvice } from '../store/window-store.js';
-import { collectSummary, wapeOf, type ClusterSummary } from './cluster-summary.js';
+import { collectSummary, maxShareErrorOf, wapeOf, type ClusterSummary } from './cluster-summary.js';
 
 /** Everything a DBA report shows, gathered once; every renderer works from this. */
 export interface ReportData {
@@ -9,7 +9,7 @@ export interface ReportData {
   /** The cluster at a glance; every renderer shows it first. */
   readonly summary: ClusterSummary;
   readonly tables: TableReport[];
-  readonly windows: { windowId: number; from: string; to: string; mape: number | null; wape: number | null;
+  readonly windows: { windowId: number; from: string; to: string; mape: number | null; wape: number | null; maxShareError: number | null;
     /** False when a node did not answer: no actual shares, nothing learned or moved (unreachable names it). */
     complete: boolean; unreachable: string[]; nodes: { node: string; predictedShare: number | null; actualShare: number }[] }[];
   /** Each worker in the latest monitoring window: live metrics and the capacity the rebalancer uses. */
@@ -111,9 +111,9 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
       isolatedTenants: profile.rows[0]?.isolate ?? [],
     });
   }
-  const windows = await db.query<{ window_id: string; from_at: Date; to_at: Date; mape: number | null; wape: number | null; complete: boolean; unreachable: string[]; nodes: ReportData['windows'][number]['nodes'] }>(
+  const windows = await db.query<{ window_id: string; from_at: Date; to_at: Date; mape: number | null; wape: number | null; max_share_error: number | null; complete: boolean; unreachable: string[]; nodes: ReportData['windows'][number]['nodes'] }>(
     // `ORDER BY window_id` would name the output column, the text: qualify it to sort by number.
-    'SELECT w.window_id::text AS window_id, w.from_at, w.to_at, w.mape, w.wape, w.complete, w.unreachable, w.nodes FROM adaptive_load.windows w ORDER BY w.window_id DESC LIMIT 50');
+    'SELECT w.window_id::text AS window_id, w.from_at, w.to_at, w.mape, w.wape, w.max_share_error, w.complete, w.unreachable, w.nodes FROM adaptive_load.windows w ORDER BY w.window_id DESC LIMIT 50');
   // Node metrics come from the monitor, which needs Citus (and pg_dist_node exists only with it).
   const health = !citus ? { rows: [] } : await db.query<{ node: string; to_at: Date; busy_ms: number; xacts_per_second: number; cache_hit_ratio: number | null;
     waiting_backends: number; connections_used: number; host_cpu_busy: number | null; host_memory_used: number | null; background_ms: number; capacity: number }>(
@@ -153,7 +153,8 @@ export async function collectReport(db: Queryable, table?: string): Promise<Repo
     summary: await collectSummary(db, citus, recommendations.length),
     tables: result,
     windows: windows.rows.reverse().map((w) => ({ windowId: Number(w.window_id), from: w.from_at.toISOString(), to: w.to_at.toISOString(), mape: w.mape,
-      wape: w.complete ? w.wape ?? wapeOf(w.nodes ?? []) : null, complete: w.complete, unreachable: w.unreachable, nodes: w.nodes })),
+      wape: w.complete ? w.wape ?? wapeOf(w.nodes ?? []) : null,
+      maxShareError: w.complete ? w.max_share_error ?? maxShareErrorOf(w.nodes ?? []) : null, complete: w.complete, unreachable: w.unreachable, nodes: w.nodes })),
     nodeHealth: health.rows.map((h) => ({ node: h.node, windowEnd: h.to_at.toISOString(), busySeconds: h.busy_ms / 1000, xactsPerSecond: h.xacts_per_second,
       cacheHitRatio: h.cache_hit_ratio, waitingBackends: h.waiting_backends, connectionsUsed: h.connections_used, hostCpuBusy: h.host_cpu_busy,
       hostMemoryUsed: h.host_memory_used, backgroundMs: h.background_ms, capacity: h.capacity })),

@@ -257,6 +257,13 @@ describe('Citus suite: hot tenants without tenant statistics', { skip }, () => {
     const data = JSON.parse(json.stdout) as ReportData;
     assert.deepEqual(data.summary.hottestShards.find((h) => h.table === 'shop')?.tenants, ['5'], JSON.stringify(data.summary));
     assert.ok(data.summary.actionsTaken >= 1);
+    // Beside WAPE, the largest node share error of the same window, in every format.
+    const latest = [...data.windows].reverse().find((w) => w.complete && w.nodes.some((n) => n.predictedShare !== null))!;
+    const largest = Math.max(...latest.nodes.filter((n) => n.predictedShare !== null).map((n) => Math.abs(n.predictedShare! - n.actualShare)));
+    assert.ok(Math.abs((latest.maxShareError ?? -1) - largest) < 1e-9, `window ${latest.windowId}: ${latest.maxShareError} vs ${largest}`);
+    assert.equal(typeof data.summary.maxShareError, 'number');
+    assert.match(md.stdout, /largest node share error \d+\.\d points/);
+    assert.match(md.stdout, /\| window end \| WAPE \| largest node share error \| MAPE \|/);
     assert.ok(data.actions.some((a) => /isolated tenant 5 of shop/.test(a.detail)));
     const all = text.stdout + md.stdout + json.stdout;
     assert.doesNotMatch(all, /<tenant>|<node id>/, 'no placeholder where a tenant or node belongs');

@@ -71,7 +71,15 @@ describe('Citus suite: the feedback loop acts only on signal, per colocation gro
     await sql('CREATE TABLE quiet (tenant_id bigint NOT NULL, note text)');
     await sql("SELECT create_distributed_table('quiet', 'tenant_id', shard_count => 8, colocate_with => 'none')");
     await sql("INSERT INTO quiet SELECT 1 + g % 100, repeat('q', 40) FROM generate_series(1, 8000) g");
-    await monitor(); // starts the counters
+    // Statements before the first cycle (the bulk insert, 300 queries): what the workers' counters
+    // hold then spans everything since their reset. The first cycle takes them as its baseline,
+    // not as a window to learn from.
+    await skewed('quiet', [1, 2], [3, 4, 5, 6], 300, 0.5);
+    const first = await monitor();
+    assert.equal(first.signal.baseline, true, JSON.stringify(first.signal));
+    assert.equal(first.signal.enough, false);
+    const baseline = await sql('SELECT count(*)::int AS n FROM adaptive_load.shard_load WHERE window_id = $1', [first.windowId]);
+    assert.equal(baseline.rows[0].n, 0, 'the counters before the first cycle are no window');
     for (let round = 0; round < 2; round++) {
       // A DBA's psql session: a handful of statements, all on one tenant's shard (one node).
       for (let i = 0; i < 5; i++) await sql('SELECT count(*), sum(length(note)) FROM quiet WHERE tenant_id = 7');

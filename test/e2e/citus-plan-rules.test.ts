@@ -258,6 +258,10 @@ describe('Citus suite: planner rules for colocation groups', { skip }, () => {
     assert.equal(keyed.distributionColumn, 'tenant_id');
     assert.ok(keyed.colocateWith, JSON.stringify(keyed.reasons));
     assert.equal((await kindOf(keyed.colocateWith)).colocationid, (await kindOf('tenants')).colocationid, 'in the tenants group');
+    // 300 even tenants: nothing isolated, and the reasons do not say otherwise.
+    assert.deepEqual(keyed.isolate ?? [], []);
+    assert.ok(keyed.reasons.some((r) => /placement follows .* colocation group$/.test(r)), JSON.stringify(keyed.reasons));
+    assert.ok(!keyed.reasons.some((r) => /isolated with CASCADE/.test(r)), JSON.stringify(keyed.reasons));
     // expected_rows: a small table of 400 devices is a reference table until it is expected to grow.
     await sql('CREATE TABLE stage_readings (reading_id bigint, device_id bigint, reading float8)');
     await sql('INSERT INTO stage_readings SELECT g, 100000 + (hashint4(g) & 1023) % 400 * 7, g / 10.0 FROM generate_series(1, 2000) g');
