@@ -86,6 +86,17 @@ async function unansweredNodes(db: Queryable): Promise<string[]> {
 }
 
 /**
+ * Workers the coordinator cannot reach right now (Citus's own connectivity check, bounded by
+ * citus.node_connection_timeout): the latest window may be older than a node's failure.
+ */
+async function unreachableNow(db: Queryable): Promise<string[]> {
+  const r = await db.query<{ node: string }>(
+    `SELECT nodename || ':' || nodeport AS node FROM pg_dist_node
+      WHERE noderole = 'primary' AND isactive AND groupid <> 0 AND NOT citus_check_connection_to_node(nodename, nodeport)`);
+  return r.rows.map((x) => x.node);
+}
+
+/**
  * What judging moves needs (move-gain.ts): per shard, the predicted share and bytes of its whole
  * shard group (every table of its colocation group, the same hash range); per node, the predicted
  * share and the strategy's capacity; and the load of recent windows.
@@ -154,6 +165,10 @@ export async function rebalance(db: Queryable, options: { dryRun: boolean; table
   const down = await unansweredNodes(db);
   if (down.length > 0) {
     return { moves: [], applied: false, moved: [], held: `${down.join(', ')} did not answer in the latest monitoring window: no shard moves until a window reads every node` };
+  }
+  const gone = await unreachableNow(db);
+  if (gone.length > 0) {
+    return { moves: [], applied: false, moved: [], held: `${gone.join(', ')} does not answer now: no shard moves until every node answers` };
   }
   const planned: PlannedMove[] = [];
   for (const table of await colocationGroups(db, options.table)) {

@@ -226,6 +226,15 @@ describe('Citus suite: the feedback loop acts only on signal, per colocation gro
     // Back: the next window is complete and measures both workers over the same span.
     await skewed('orders', byNode.get(a!)!, byNode.get(b!)!, 1000, 0.5);
     const back = await monitor();
+    // A worker that went down after the latest (complete) window: a DBA's rebalance finds it now.
+    cluster.kill(stopped);
+    try {
+      const held = await dryRun();
+      assert.deepEqual(held.moves, []);
+      assert.match(held.held ?? '', new RegExp(`${b!.replace(/\./g, '\\.')} does not answer now`));
+    } finally {
+      cluster.restart(stopped);
+    }
     assert.equal(back.complete, true);
     assert.equal(back.signal.enough, true);
     const perNode = await sql('SELECT node, sum(total_ms) AS ms FROM adaptive_load.shard_load WHERE window_id = $1 GROUP BY node', [back.windowId]);
