@@ -15,10 +15,16 @@
  *   FEEDBACK_ROWS=30000 FEEDBACK_SECONDS=5 npm run bench:feedback   # a small smoke run
  *
  * Env: FEEDBACK_ROWS (300000), FEEDBACK_TENANTS (1000), FEEDBACK_WHALE_ROWS (0.3),
- * FEEDBACK_SECONDS per workload run (15), FEEDBACK_CLIENTS (4), FEEDBACK_SHARDS (32).
+ * FEEDBACK_SECONDS per workload run (15), FEEDBACK_CLIENTS (4), FEEDBACK_SHARDS (32),
+ * FEEDBACK_LOAD: `tool` (default: the tool loads events, and isolates the whale as it lays the
+ * table out) or `copy` (events distributed into the group with defaults and loaded by Citus's
+ * COPY, as without the tool: the whale shares a shard and a node with other tenants until the
+ * monitor's cycle finds it, by sampling its shard, and acts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import pgCopyStreams from 'pg-copy-streams';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -40,6 +46,8 @@ const WHALE_ROWS = env('FEEDBACK_WHALE_ROWS', 0.3);
 const SECONDS = env('FEEDBACK_SECONDS', 15);
 const CLIENTS = env('FEEDBACK_CLIENTS', 4);
 const SHARDS = env('FEEDBACK_SHARDS', 32);
+const LOAD = process.env.FEEDBACK_LOAD ?? 'tool';
+if (LOAD !== 'tool' && LOAD !== 'copy') throw new Error(`FEEDBACK_LOAD must be tool or copy, got ${LOAD}`);
 const WHALE = 1;
 const PGBENCH = join(execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim(), 'pgbench');
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -146,8 +154,15 @@ async function main(): Promise<void> {
     });
     const file = join(dir, 'events.csv');
     await generateEvents(file);
-    const load = spawnSync(process.execPath, [CLI, 'load', '--table', 'events', '--coordinator', url, '-q', file], { encoding: 'utf8' });
-    if (load.status !== 0) throw new Error(`load failed: ${load.stderr}${load.stdout}`);
+    if (LOAD === 'tool') {
+      const load = spawnSync(process.execPath, [CLI, 'load', '--table', 'events', '--coordinator', url, '-q', file], { encoding: 'utf8' });
+      if (load.status !== 0) throw new Error(`load failed: ${load.stderr}${load.stdout}`);
+    } else {
+      await withClient(url, async (c) => {
+        await c.query("SELECT create_distributed_table('events', 'tenant_id', colocate_with => 'tenants')");
+        await pipeline(createReadStream(file), c.query(pgCopyStreams.from('COPY events FROM STDIN WITH (FORMAT csv)')));
+      });
+    }
     const layout = await withClient(url, async (c) => {
       await c.query('ANALYZE events');
       return (await c.query<{ same: boolean; shards: number }>(
