@@ -6,14 +6,12 @@
  * a changed source is refused; rejected rows are listed once across resumes and --max-errors
  * counts over the whole job; a chunked load equals a one-transaction load.
  */
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createReadStream, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync, appendFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import pgCopyStreams from 'pg-copy-streams';
 import { citusUnavailableReason, LocalCluster, withClient } from '../../scripts/local-cluster.js';
@@ -21,66 +19,10 @@ import { generateOrdersCsv, ORDERS_DDL } from '../../scripts/generate-orders.js'
 import { checkPlacements } from '../../scripts/verify-placements.js';
 import { runCli } from '../support/cli.js';
 import { mulberry32 } from '../../src/plan/random.js';
+import { runChild, type ChildArgs, type ChildResult } from '../support/chunked-child.js';
 
 const skip = citusUnavailableReason();
 if (skip) console.log(`Citus resume suite skipped: ${skip}.`);
-
-interface ChildArgs {
-  coordinator: string;
-  table: string;
-  file: string;
-  commitEvery: string;
-  resume?: boolean | number;
-  restart?: boolean;
-  maxErrors?: number;
-  rejectsFile?: string;
-  diePhase?: 'prepared' | 'commit-recorded';
-  dieAt?: number;
-}
-
-interface ChildResult {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  summary: Record<string, unknown> | undefined;
-}
-
-/**
- * Runs test/support/chunked-load-and-die.ts. `killAfterLockedMs`: SIGKILL it that long after it
- * says its job is locked (a random moment of the load). Every run is bounded: a hung child is
- * killed after `boundMs` and reported.
- */
-function runChild(args: ChildArgs, killAfterLockedMs?: number, boundMs = 180_000): Promise<ChildResult & { hung: boolean }> {
-  const script = fileURLToPath(new URL('../support/chunked-load-and-die.js', import.meta.url));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let hung = false;
-    const timers: NodeJS.Timeout[] = [setTimeout(() => { hung = true; child.kill('SIGKILL'); }, boundMs)];
-    child.stdout.on('data', (d: Buffer) => {
-      const before = stdout;
-      stdout += d.toString();
-      if (killAfterLockedMs !== undefined && !before.includes('locked\n') && stdout.includes('locked\n')) {
-        timers.push(setTimeout(() => child.kill('SIGKILL'), killAfterLockedMs));
-      }
-    });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (status, signal) => {
-      for (const t of timers) clearTimeout(t);
-      let summary: Record<string, unknown> | undefined;
-      try {
-        summary = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
-      } catch {
-        summary = undefined;
-      }
-      resolve({ status, signal, stdout, stderr, summary, hung });
-    });
-  });
-}
-
 
 describe('Citus resume suite: chunked loads, each row exactly once', { skip }, () => {
   let cluster: LocalCluster;
@@ -159,7 +101,7 @@ describe('Citus resume suite: chunked loads, each row exactly once', { skip }, (
     for (const [i, kind] of kinds.entries()) {
       const args: ChildArgs = { ...base, ...(i > 0 ? { resume: true } : {}) };
       const r = kind === 'random'
-        ? await runChild(args, Math.floor(rnd() * 200))
+        ? await runChild(args, { killAfterLockedMs: Math.floor(rnd() * 200) })
         : await runChild({ ...args, diePhase: kind as ChildArgs['diePhase'], dieAt: 1 + Math.floor(rnd() * 2) });
       assert.equal(r.hung, false, `run ${i} hung: ${r.stderr}`);
       if (r.signal === 'SIGKILL') {

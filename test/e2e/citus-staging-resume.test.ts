@@ -7,79 +7,21 @@
  * the last chunk; a staging table rewritten or changed between runs is refused on --resume with
  * the reason; a distributed staging table is refused for chunking.
  */
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createReadStream, mkdtempSync, writeFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pgCopyStreams from 'pg-copy-streams';
 import { citusUnavailableReason, LocalCluster, withClient } from '../../scripts/local-cluster.js';
 import { generateOrdersCsv, ORDERS_DDL } from '../../scripts/generate-orders.js';
 import { checkPlacements } from '../../scripts/verify-placements.js';
 import { recover } from '../../src/index.js';
+import { runChild, type ChildArgs, type ChildResult } from '../support/chunked-child.js';
 
 const skip = citusUnavailableReason();
 if (skip) console.log(`Citus staging resume suite skipped: ${skip}.`);
-
-interface ChildArgs {
-  coordinator: string;
-  table: string;
-  fromTable: string;
-  then?: 'keep' | 'truncate' | 'drop';
-  commitEvery: string;
-  resume?: boolean | number;
-  diePhase?: 'prepared' | 'commit-recorded';
-  dieAt?: number;
-  stallPhase?: 'prepared' | 'commit-recorded';
-  stallAt?: number;
-  stallUntil?: string;
-}
-
-interface ChildResult {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stderr: string;
-  summary: Record<string, unknown> | undefined;
-  hung: boolean;
-}
-
-/**
- * test/support/chunked-load-and-die.ts, bounded; `killAfterLockedMs`: SIGKILL that long after its
- * job is locked; `onStalled`: called once the child says it stalled (ChildArgs.stallPhase).
- */
-function runChild(args: ChildArgs, killAfterLockedMs?: number, boundMs = 180_000, onStalled?: () => void): Promise<ChildResult> {
-  const script = fileURLToPath(new URL('../support/chunked-load-and-die.js', import.meta.url));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let hung = false;
-    const timers: NodeJS.Timeout[] = [setTimeout(() => { hung = true; child.kill('SIGKILL'); }, boundMs)];
-    child.stdout.on('data', (d: Buffer) => {
-      const before = stdout;
-      stdout += d.toString();
-      if (onStalled && !before.includes('stalled\n') && stdout.includes('stalled\n')) onStalled();
-      if (killAfterLockedMs !== undefined && !before.includes('locked\n') && stdout.includes('locked\n')) {
-        timers.push(setTimeout(() => child.kill('SIGKILL'), killAfterLockedMs));
-      }
-    });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (status, signal) => {
-      for (const t of timers) clearTimeout(t);
-      let summary: Record<string, unknown> | undefined;
-      try {
-        summary = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
-      } catch {
-        summary = undefined;
-      }
-      resolve({ status, signal, stderr, summary, hung });
-    });
-  });
-}
 
 describe('Citus staging resume suite: chunked loads from a staging table, each row exactly once', { skip }, () => {
   let cluster: LocalCluster;
@@ -145,7 +87,7 @@ describe('Citus staging resume suite: chunked loads from a staging table, each r
     for (const [i, kind] of kinds.entries()) {
       const args: ChildArgs = { ...base, ...(i > 0 ? { resume: true } : {}) };
       const r = kind === 'random'
-        ? await runChild(args, 50 + Math.floor(Math.random() * 200))
+        ? await runChild(args, { killAfterLockedMs: 50 + Math.floor(Math.random() * 200) })
         : await runChild({ ...args, diePhase: kind as ChildArgs['diePhase'], dieAt: 2 });
       assert.equal(r.hung, false, `run ${i} hung: ${r.stderr}`);
       if (r.signal === 'SIGKILL') {
@@ -204,7 +146,7 @@ describe('Citus staging resume suite: chunked loads from a staging table, each r
     const args: ChildArgs = { coordinator: url, table: 'orders_orphan', fromTable: 'stg_orphan', commitEvery: '3000' };
     let acted: Promise<void> | undefined;
     let actFailed: unknown;
-    const r = await runChild({ ...args, stallPhase: 'prepared', stallAt: 2, stallUntil: flag }, undefined, 180_000, () => {
+    const r = await runChild({ ...args, stallPhase: 'prepared', stallAt: 2, stallUntil: flag }, { onStalled: () => {
       acted = (async () => {
         try {
           // The run's main session is the one holding the staging table's lock.
@@ -218,7 +160,7 @@ describe('Citus staging resume suite: chunked loads from a staging table, each r
           writeFileSync(flag, 'go');
         }
       })().catch((err) => { actFailed = err; });
-    });
+    } });
     await acted;
     if (actFailed) throw actFailed;
     assert.equal(r.hung, false, r.stderr);
