@@ -4,6 +4,10 @@
 -- when its size on disk is (not for stdin, and not for .gz, whose chunk offsets are of the
 -- decompressed bytes); otherwise chunks_left and bytes_left are NULL, not 0.
 ALTER TABLE adaptive_load.load_jobs ADD COLUMN IF NOT EXISTS chunks_total integer;
+-- 'superseded': an unfinished chunked job whose source a --restart loaded again from its start.
+ALTER TABLE adaptive_load.load_jobs DROP CONSTRAINT IF EXISTS load_jobs_status_check;
+ALTER TABLE adaptive_load.load_jobs ADD CONSTRAINT load_jobs_status_check
+    CHECK (status IN ('running', 'committed', 'failed', 'rolled_back', 'interrupted', 'superseded'));
 COMMENT ON COLUMN adaptive_load.load_jobs.chunks_total IS
   'A chunked load from a staging table: how many chunks (heap block ranges) the job has in all; NULL for a file.';
 
@@ -41,3 +45,7 @@ SELECT j.job_id, j.table_name, j.source, j.load_path, j.path_reason, j.status, j
             THEN CASE WHEN j.status = 'committed' THEN 0 ELSE greatest(j.source_bytes - j.bytes_done, 0) END END AS bytes_left
   FROM adaptive_load.load_jobs j;
 ALTER TABLE adaptive_load.load_jobs DROP COLUMN chunks_total;
+UPDATE adaptive_load.load_jobs SET status = 'interrupted' WHERE status = 'superseded';
+ALTER TABLE adaptive_load.load_jobs DROP CONSTRAINT IF EXISTS load_jobs_status_check;
+ALTER TABLE adaptive_load.load_jobs ADD CONSTRAINT load_jobs_status_check
+    CHECK (status IN ('running', 'committed', 'failed', 'rolled_back', 'interrupted'));

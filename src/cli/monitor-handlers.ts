@@ -57,8 +57,8 @@ export function monitorText(r: MonitorResult): string {
   if (!r.complete) {
     lines.push(`window incomplete: ${r.unreachable.map((u) => u.node).join(', ')} did not answer; no actual load stored, nothing learned, no shard moves until every node answers`);
   } else if (r.signal.baseline) {
-    lines.push('first window: the workers\' statement counters are recorded as the baseline (what they held covers an unknown span since '
-      + 'their last reset); the next cycle measures the load from now');
+    lines.push('baseline window: a worker\'s statement counters were read for the first time and recorded as the baseline (what they held '
+      + 'covers an unknown span since their last reset); nothing learned or moved; the next cycle measures the load from now');
   } else if (!r.signal.enough) {
     lines.push(`window below the load floor (${r.signal.totalMs.toFixed(1)} ms, ${Math.round(r.signal.calls)} calls on shards): noise, nothing learned or moved; the prediction stays`);
   }

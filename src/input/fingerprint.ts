@@ -45,6 +45,19 @@ export function fingerprintFile(path: string): SourceFingerprint {
   }
 }
 
+/**
+ * Whether the bytes differ, whatever the path and mtime say (a copy, a `touch`, a fresh
+ * extraction of the same archive keep them): size and the first and last 64 KiB.
+ */
+export function contentDifference(stored: unknown, now: SourceFingerprint): string | undefined {
+  const s = stored as Partial<SourceFingerprint> | null;
+  if (!s || typeof s !== 'object') return 'the job recorded no fingerprint of its source';
+  if (s.size !== now.size) return `its size changed from ${s.size} to ${now.size} bytes`;
+  if (s.firstBlock !== now.firstBlock) return 'its first 64 KiB differ';
+  if (s.lastBlock !== now.lastBlock) return 'its last 64 KiB differ';
+  return undefined;
+}
+
 /** Why `now` is not the file `stored` describes, or undefined when it is the same. */
 export function fingerprintDifference(stored: unknown, now: SourceFingerprint): string | undefined {
   const s = stored as Partial<SourceFingerprint> | null;

@@ -106,9 +106,13 @@ export async function commitDistributed(c: DistributedCommit, sessions: CopySess
     await giveUp(err);
   }
   let commitSent = false;
+  let backend: BackendIdentity | undefined;
   try {
     if (!open) await c.coordinator.query('BEGIN');
     open = true;
+    // Read in the record's transaction, so it is the backend that will run its COMMIT (a
+    // transaction-pooling proxy keeps one transaction on one backend).
+    backend = await backendIdentity(c.coordinator);
     await writeRecord(c, c.coordinator, result, gids);
     commitSent = true;
     await c.coordinator.query('COMMIT');
@@ -117,7 +121,7 @@ export async function commitDistributed(c: DistributedCommit, sessions: CopySess
     // A server's answer (an error) to COMMIT, or a failure before it was sent, means no record.
     // Without an answer to COMMIT the record may exist: only the record decides from here.
     const unknown = commitSent && !(dbErr.sqlState && !/^(08|57P)/.test(dbErr.sqlState));
-    if (unknown) return settleUnknownOutcome(c, sessions, gids, dbErr);
+    if (unknown) return settleUnknownOutcome(c, sessions, gids, dbErr, backend);
     await c.coordinator.query('ROLLBACK').catch(() => {});
     await Promise.all(sessions.map((s) => s.abort()));
     throw dbErr;
@@ -127,23 +131,39 @@ export async function commitDistributed(c: DistributedCommit, sessions: CopySess
   return outcome.unfinished;
 }
 
+/** A server backend, as the server itself names it: its pid, when it started, and when its server did. */
+interface BackendIdentity {
+  readonly pid: number;
+  readonly started: string;
+  readonly server: string;
+}
+
+async function backendIdentity(db: Queryable): Promise<BackendIdentity> {
+  const r = await db.query<{ pid: number; started: string; server: string }>(
+    `SELECT pg_backend_pid() AS pid, (SELECT backend_start::text FROM pg_catalog.pg_stat_activity WHERE pid = pg_backend_pid()) AS started,
+            pg_postmaster_start_time()::text AS server`);
+  return r.rows[0]!;
+}
+
 /**
  * The COMMIT of the commit record got no answer. The prepared transactions are no longer ours
- * to roll back; a fresh coordinator session asks the record once the old session's backend has
- * exited (so its transaction has ended, committed or not). Waiting for the job's lock instead
- * would wait for this very process when another of its sessions shares that lock (a chunked
- * staging load). Failing that, they are left to recovery, which applies the same rule.
+ * to roll back; a fresh coordinator session asks the record once the backend that ran that
+ * transaction has exited (so the transaction has ended, committed or not), that backend named
+ * as the server named it inside the transaction: a pooler's made-up pid, or a fresh session on
+ * another server, cannot pass for it. Waiting for the job's lock instead would wait for this
+ * very process when another of its sessions shares that lock (a chunked staging load). Failing
+ * that, the prepared transactions are left to recovery, which applies the same rule.
  */
-async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[], gids: string[], cause: DatabaseError): Promise<UnfinishedCommits> {
+async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[], gids: string[], cause: DatabaseError,
+  backend: BackendIdentity | undefined): Promise<UnfinishedCommits> {
   for (const s of sessions) s.leavePreparedToRecovery();
-  const pid = (c.coordinator as unknown as { processID?: number }).processID;
   destroyConnection(c.coordinator);
   let decision: 'commit' | 'rollback' | undefined;
   try {
     const fresh = await connectCoordinator(c.conn, `citus-adaptive-load job ${c.jobId} settle`, c.conn.timeouts);
     try {
-      if (pid === undefined) throw new Error('the old session\'s backend is unknown');
-      if (await backendExited(fresh, pid, c.conn.timeouts.lockMs)) {
+      if (backend === undefined || backend.started === null) throw new Error('the old session\'s backend is unknown');
+      if (await backendExited(fresh, backend, c.conn.timeouts.lockMs)) {
         // This round's record names all of its gids, or does not exist.
         const rec = await fresh.query('SELECT 1 FROM adaptive_load.commit_records WHERE job_id = $1 AND $2 = ANY (gids)', [c.jobId, gids[0]]);
         decision = rec.rows.length > 0 ? 'commit' : 'rollback';
@@ -168,12 +188,19 @@ async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[
     + 'and nothing else may. Run citus-adaptive-load recover (the daemon and the next load do it too) to finish them', { cause });
 }
 
-/** Waits (polling, at most `limitMs`) until no backend has `pid`; false if one still has it. */
-async function backendExited(db: Queryable, pid: number, limitMs: number): Promise<boolean> {
+/**
+ * Waits (polling, at most `limitMs`) until `backend` is gone; false if it is still there, or if
+ * `db` is not on its server (nothing there can say).
+ */
+async function backendExited(db: Queryable, backend: BackendIdentity, limitMs: number): Promise<boolean> {
   const deadline = Date.now() + limitMs;
   for (;;) {
-    const r = await db.query('SELECT 1 FROM pg_catalog.pg_stat_activity WHERE pid = $1', [pid]);
-    if (r.rows.length === 0) return true;
+    const r = await db.query<{ same_server: boolean; alive: boolean }>(
+      `SELECT pg_postmaster_start_time()::text = $3 AS same_server,
+              EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE pid = $1 AND backend_start::text = $2) AS alive`,
+      [backend.pid, backend.started, backend.server]);
+    if (!r.rows[0]!.same_server) return false;
+    if (!r.rows[0]!.alive) return true;
     if (Date.now() >= deadline) return false;
     await new Promise((res) => setTimeout(res, 50));
   }

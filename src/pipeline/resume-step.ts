@@ -9,25 +9,34 @@ import type { Queryable } from '../connect/queryable.js';
 import { InvalidConfigurationError } from '../errors.js';
 import { fingerprintDifference, fingerprintFile } from '../input/fingerprint.js';
 import type { InputSource } from '../input/input-source.js';
-import { tableIdentity } from '../input/table-fingerprint.js';
+import { fingerprintTable, tableFingerprintDifference, tableIdentity } from '../input/table-fingerprint.js';
 import { isTableSource } from '../input/table-source.js';
-import { newestUnfinishedJob, readJob, readResumePoint, reopenJob, type ResumePoint } from '../store/chunk-store.js';
+import { newestUnfinishedJob, readJob, readResumePoint, reopenJob, supersedeJob, type ResumePoint } from '../store/chunk-store.js';
 
 /**
  * A load started without --resume while a chunked job of the same table and unchanged source
  * stopped part-way: its committed chunks are in the table, so loading the source again from
- * its start would load them twice. Refused unless `restart` says that is meant.
+ * its start would load them twice. Refused unless `restart` says that is meant; then that job is
+ * superseded (no later --resume or check finds it again).
  */
 export async function refuseHalfDoneRerun(db: Queryable, table: string, source: InputSource, restart: boolean): Promise<void> {
-  if (restart) return;
   const staged = isTableSource(source) ? source : undefined;
   if (source.path === undefined && !staged) return;
   const identity = staged ? tableIdentity(staged.table) : resolve(source.path!);
   const job = await newestUnfinishedJob(db, table, identity);
   if (!job) return;
-  if (!staged && fingerprintDifference(job.fingerprint, fingerprintFile(source.path!))) return;
+  // A source that changed since (a file rewritten, a staging table emptied and filled again) is new rows.
+  const changed = staged ? tableFingerprintDifference(job.fingerprint, await fingerprintTable(db, staged.table))
+    : fingerprintDifference(job.fingerprint, fingerprintFile(source.path!));
+  if (changed) return;
   const done = await readResumePoint(db, job.jobId);
   if (done.chunksDone === 0) return;
+  if (restart) {
+    if (!await supersedeJob(db, job.jobId)) {
+      throw new InvalidConfigurationError(`job ${job.jobId} is loading ${source.name} into ${table} right now; wait for it, or stop it first`);
+    }
+    return;
+  }
   throw new InvalidConfigurationError(`job ${job.jobId} loaded ${done.chunksDone} chunk(s) (${done.rows} rows) of ${source.name} `
     + `into ${table} and stopped (${job.status}); loading it again from the start would load those rows twice. `
     + 'Add --resume to continue that job after its last committed chunk, or --restart to load the whole source again anyway');

@@ -37,7 +37,7 @@ import { planSchema, type SchemaPlan } from '../plan/schema-planner.js';
 import { committedLoad, forgetDroppedKey, pendingKeys, recordDroppedKey } from '../store/schema-store.js';
 import { beginSchemaJob, finishSchemaJob, recordSchemaTable, recordSchemaTables, tableRowsBefore } from '../store/schema-job-store.js';
 import { newestUnfinishedJob, readResumePoint } from '../store/chunk-store.js';
-import { fingerprintDifference, fingerprintFile } from '../input/fingerprint.js';
+import { contentDifference, fingerprintFile } from '../input/fingerprint.js';
 import { migrate } from '../store/migrate.js';
 import type { LoadPhase } from '../load/load-events.js';
 import { recoverAll } from '../load/recovery.js';
@@ -187,10 +187,11 @@ async function prepare(db: pg.Client, options: SchemaLoadOptions, notice: (m: st
       header: options.header ?? 'auto', existingColumns: cols.rows,
       ...(options.sampleRows ? { rows: options.sampleRows } : {}), ...(options.seed !== undefined ? { seed: options.seed } : {}),
     });
-    const committed = (await Promise.all(sourceNames(file).map((s) => committedLoad(db, jobName.get(table)!, s)))).find((x) => x);
-    const changed = committed?.fingerprint ? fingerprintDifference(committed.fingerprint, fingerprintFile(file)) : undefined;
+    const committed = await committedLoad(db, jobName.get(table)!, sourceNames(file));
+    const changed = committed?.fingerprint ? contentDifference(committed.fingerprint, fingerprintFile(file)) : undefined;
     const loaded = committed ? { jobId: committed.jobId, rows: committed.rows, ...(changed ? { changed } : {}) } : null;
-    sources.set(table, { analysis, alreadyLoaded: loaded !== null });
+    // A changed file is rows to load, not rows the table holds already: it is planned by its size.
+    sources.set(table, { analysis, alreadyLoaded: loaded !== null && !changed });
     sourceList.push({ table, file, loaded, estimatedRows: analysis.sample.estimatedRows });
   }
   const pending: ForeignKey[] = (await pendingKeys(db, options.schema)).map((k) => ({

@@ -158,6 +158,21 @@ export async function reopenJob(db: Queryable, jobId: number): Promise<boolean> 
   return true;
 }
 
+/**
+ * Marks an unfinished job superseded (a --restart loads its source again from the start): its
+ * committed chunks stay, but no --resume continues it. False when a live process holds it.
+ */
+export async function supersedeJob(db: Queryable, jobId: number): Promise<boolean> {
+  const r = await db.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock(${jobLockKeySql('$1')}) AS locked`, [jobId]);
+  if (!r.rows[0]!.locked) return false;
+  try {
+    await db.query(`UPDATE adaptive_load.load_jobs SET status = 'superseded', finished_at = coalesce(finished_at, now()) WHERE job_id = $1`, [jobId]);
+  } finally {
+    await db.query(`SELECT pg_advisory_unlock(${jobLockKeySql('$1')})`, [jobId]);
+  }
+  return true;
+}
+
 /** Where a resumed job continues: after its newest manifest row (the input's start when it has none). */
 export interface ResumePoint {
   readonly chunksDone: number;

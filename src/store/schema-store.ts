@@ -35,14 +35,15 @@ export async function pendingKeys(db: Queryable, schema: string): Promise<Pendin
 }
 
 /**
- * The last committed load of `source` into the table (`schema.name`, as load jobs record it), if
- * any, with the file's fingerprint then (null for a job recorded before fingerprints were kept).
+ * The last committed load into the table (`schema.name`, as load jobs record it) of a source
+ * named any of `sources` (the ways a file's name is recorded), if any, with the file's
+ * fingerprint then (null for a job recorded before fingerprints were kept).
  */
-export async function committedLoad(db: Queryable, table: string, source: string)
+export async function committedLoad(db: Queryable, table: string, sources: readonly string[])
   : Promise<{ jobId: number; rows: number; fingerprint: unknown } | undefined> {
   const r = await db.query<{ job_id: string; rows_loaded: string | null; source_fingerprint: unknown }>(
     `SELECT job_id::text, rows_loaded::text, source_fingerprint FROM adaptive_load.load_jobs
-      WHERE table_name = $1 AND source = $2 AND status = 'committed' ORDER BY job_id DESC LIMIT 1`, [table, source]);
+      WHERE table_name = $1 AND source = ANY ($2::text[]) AND status = 'committed' ORDER BY job_id DESC LIMIT 1`, [table, [...sources]]);
   const row = r.rows[0];
   return row ? { jobId: Number(row.job_id), rows: Number(row.rows_loaded ?? 0), fingerprint: row.source_fingerprint } : undefined;
 }

@@ -28,9 +28,10 @@ export interface LoadSnapshot {
   readonly from: Date;
   readonly to: Date;
   /**
-   * No counters were stored before: the ones read now add up everything since the workers'
-   * statistics were last reset (bulk loads, other workloads, an unknown span), not a window.
-   * They are the baseline the next snapshot measures from; nothing in them is load to learn from.
+   * No counters were stored before for some node that has them now (the first cycle, or a
+   * worker added since): what it holds adds up everything since its statistics were last reset
+   * (bulk loads, other workloads, an unknown span), not a window. They are the baseline the next
+   * snapshot measures from; nothing in this window is load to learn from.
    */
   readonly baseline: boolean;
   readonly shards: ShardLoad[];
@@ -125,6 +126,7 @@ export async function takeLoadSnapshot(coordinator: Queryable, conn: ConnectionC
   const backgroundMs = new Map<string, number>();
   const parsed = new Map<string, string[]>();
   const statCounters: NodeStatCounters[] = [];
+  let newNode = false;
   for (const node of nodes) {
     const client = new pg.Client({ ...conn.workerConfig(parseNodeLabel(node)), application_name: 'citus-adaptive-load monitor' });
     client.on('error', () => {});
@@ -146,6 +148,7 @@ export async function takeLoadSnapshot(coordinator: Queryable, conn: ConnectionC
     const before = await coordinator.query<{ dbid: string; queryid: string; calls: string; total_ms: number }>(
       'SELECT dbid::text, queryid::text, calls::text, total_ms FROM adaptive_load.stat_snapshots WHERE node = $1', [node]);
     const old = new Map(before.rows.map((r) => [`${r.dbid}/${r.queryid}`, r]));
+    if (before.rows.length === 0 && rows.length > 0) newNode = true;
     let background = 0;
     for (const r of rows) {
       const o = old.get(`${r.dbid}/${r.queryid}`);
@@ -165,5 +168,5 @@ export async function takeLoadSnapshot(coordinator: Queryable, conn: ConnectionC
   }
   // Every shard appears, with zero load when nothing touched it.
   const all = shards.map((s) => loads.get(s.shardId) ?? { shardId: s.shardId, table: s.table, node: s.node, calls: 0, totalMs: 0 });
-  return { from, to, baseline: prev.rows[0]?.t == null, shards: all, backgroundMs, counters, unreachable, statCounters };
+  return { from, to, baseline: prev.rows[0]?.t == null || newNode, shards: all, backgroundMs, counters, unreachable, statCounters };
 }

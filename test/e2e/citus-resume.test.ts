@@ -161,6 +161,12 @@ describe('Citus resume suite: chunked loads, each row exactly once', { skip }, (
     const restarted = await runChild({ ...args, restart: true });
     assert.equal(restarted.status, 0, restarted.stderr);
     assert.equal(await count('orders_half'), committed + 30_000, '--restart loads the whole file again, as asked');
+    // The job it restarted is superseded: nothing resumes it, and a plain run is not refused for it.
+    const old = (await sql("SELECT status FROM adaptive_load.load_jobs WHERE table_name = 'public.orders_half' ORDER BY job_id LIMIT 1")).rows[0];
+    assert.equal(old.status, 'superseded');
+    const resumeNow = await runChild({ ...args, resume: true });
+    assert.equal(resumeNow.status, 1);
+    assert.match(resumeNow.stderr, /no unfinished chunked load of .*half\.csv into public\.orders_half to resume/);
     assert.equal(await preparedLeft(), 0);
   });
 

@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -149,6 +149,9 @@ describe('Citus suite: whole schemas', { skip }, () => {
 
     // A file rewritten after its table was loaded is neither skipped nor loaded twice in silence:
     // the run stops and says what to do; with the table emptied, the new file loads.
+    // The same bytes with a new mtime (a copy, a touch) are the same file: nothing to load.
+    utimesSync(join(dir, 'companies.csv'), new Date(), new Date());
+    await assertRerunChangesNothing('mt', dir, gen);
     const clicksFile = join(dir, 'clicks.csv');
     const lines = readFileSync(clicksFile, 'utf8').trimEnd().split('\n');
     writeFileSync(clicksFile, `${lines.slice(0, -1).join('\n')}\n`);
