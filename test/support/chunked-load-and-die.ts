@@ -12,27 +12,11 @@
  * Prints the summary as JSON and exits 0 when it lives to the end.
  */
 import { existsSync, writeSync } from 'node:fs';
-import { load, type LoadPhase } from '../../src/pipeline/loader.js';
+import { load } from '../../src/pipeline/loader.js';
+import type { ChildArgs } from './chunked-child.js';
 
-interface Args {
-  coordinator: string;
-  table: string;
-  /** One of file and fromTable (a staging table; `then` says its fate). */
-  file?: string;
-  fromTable?: string;
-  then?: 'keep' | 'truncate' | 'drop';
-  commitEvery: string;
-  /** true: the newest unfinished job; a number: that job. */
-  resume?: boolean | number;
-  restart?: boolean;
-  maxErrors?: number;
-  rejectsFile?: string;
-  diePhase?: LoadPhase;
-  dieAt?: number;
-  stallPhase?: LoadPhase;
-  stallAt?: number;
-  stallUntil?: string;
-}
+/** The arguments, as the suites' runner (chunked-child.ts) passes them. */
+type Args = ChildArgs;
 
 /** Blocks the whole process (no I/O runs) until `file` exists, at most 60 s. */
 function stallUntil(file: string): void {
