@@ -63,11 +63,8 @@ export function fingerprintDifference(stored: unknown, now: SourceFingerprint): 
   const s = stored as Partial<SourceFingerprint> | null;
   if (!s || typeof s !== 'object') return 'the job recorded no fingerprint of its source';
   if (s.path !== now.path) return `the job read ${s.path}, not ${now.path}`;
-  if (s.size !== now.size) return `its size changed from ${s.size} to ${now.size} bytes`;
-  if (s.mtimeMs !== now.mtimeMs) {
+  if (s.size === now.size && s.mtimeMs !== now.mtimeMs) {
     return `it was modified (mtime ${new Date(s.mtimeMs ?? 0).toISOString()} then, ${new Date(now.mtimeMs).toISOString()} now)`;
   }
-  if (s.firstBlock !== now.firstBlock) return 'its first 64 KiB differ';
-  if (s.lastBlock !== now.lastBlock) return 'its last 64 KiB differ';
-  return undefined;
+  return contentDifference(s, now);
 }

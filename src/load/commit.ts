@@ -134,12 +134,13 @@ export async function commitDistributed(c: DistributedCommit, sessions: CopySess
 /** A server backend, as the server itself names it: its pid, when it started, and when its server did. */
 interface BackendIdentity {
   readonly pid: number;
-  readonly started: string;
+  /** Null where pg_stat_activity does not show this backend to its own role. */
+  readonly started: string | null;
   readonly server: string;
 }
 
 async function backendIdentity(db: Queryable): Promise<BackendIdentity> {
-  const r = await db.query<{ pid: number; started: string; server: string }>(
+  const r = await db.query<BackendIdentity>(
     `SELECT pg_backend_pid() AS pid, (SELECT backend_start::text FROM pg_catalog.pg_stat_activity WHERE pid = pg_backend_pid()) AS started,
             pg_postmaster_start_time()::text AS server`);
   return r.rows[0]!;
@@ -162,8 +163,9 @@ async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[
   try {
     const fresh = await connectCoordinator(c.conn, `citus-adaptive-load job ${c.jobId} settle`, c.conn.timeouts);
     try {
-      if (backend === undefined || backend.started === null) throw new Error('the old session\'s backend is unknown');
-      if (await backendExited(fresh, backend, c.conn.timeouts.lockMs)) {
+      const started = backend?.started;
+      if (backend === undefined || started === null || started === undefined) throw new Error('the old session\'s backend is unknown');
+      if (await backendExited(fresh, { ...backend, started }, c.conn.timeouts.lockMs)) {
         // This round's record names all of its gids, or does not exist.
         const rec = await fresh.query('SELECT 1 FROM adaptive_load.commit_records WHERE job_id = $1 AND $2 = ANY (gids)', [c.jobId, gids[0]]);
         decision = rec.rows.length > 0 ? 'commit' : 'rollback';
@@ -192,7 +194,7 @@ async function settleUnknownOutcome(c: DistributedCommit, sessions: CopySession[
  * Waits (polling, at most `limitMs`) until `backend` is gone; false if it is still there, or if
  * `db` is not on its server (nothing there can say).
  */
-async function backendExited(db: Queryable, backend: BackendIdentity, limitMs: number): Promise<boolean> {
+async function backendExited(db: Queryable, backend: BackendIdentity & { started: string }, limitMs: number): Promise<boolean> {
   const deadline = Date.now() + limitMs;
   for (;;) {
     const r = await db.query<{ same_server: boolean; alive: boolean }>(

@@ -13,6 +13,11 @@ import { fingerprintTable, tableFingerprintDifference, tableIdentity } from '../
 import { isTableSource } from '../input/table-source.js';
 import { newestUnfinishedJob, readJob, readResumePoint, reopenJob, supersedeJob, type ResumePoint } from '../store/chunk-store.js';
 
+/** How a chunked job names its source: a staging table's identity, or a file's absolute path. */
+function sourceIdentity(source: InputSource): string {
+  return isTableSource(source) ? tableIdentity(source.table) : resolve(source.path!);
+}
+
 /**
  * A load started without --resume while a chunked job of the same table and unchanged source
  * stopped part-way: its committed chunks are in the table, so loading the source again from
@@ -22,8 +27,7 @@ import { newestUnfinishedJob, readJob, readResumePoint, reopenJob, supersedeJob,
 export async function refuseHalfDoneRerun(db: Queryable, table: string, source: InputSource, restart: boolean): Promise<void> {
   const staged = isTableSource(source) ? source : undefined;
   if (source.path === undefined && !staged) return;
-  const identity = staged ? tableIdentity(staged.table) : resolve(source.path!);
-  const job = await newestUnfinishedJob(db, table, identity);
+  const job = await newestUnfinishedJob(db, table, sourceIdentity(source));
   if (!job) return;
   // A source that changed since (a file rewritten, a staging table emptied and filled again) is new rows.
   const changed = staged ? tableFingerprintDifference(job.fingerprint, await fingerprintTable(db, staged.table))
@@ -48,7 +52,7 @@ export async function findResumableJob(db: Queryable, table: string, source: Inp
   const staged = isTableSource(source) ? source : undefined;
   if (source.path === undefined && !staged) throw new InvalidConfigurationError('--resume needs the input as a file, not stdin');
   const now = staged ? undefined : fingerprintFile(source.path!);
-  const identity = staged ? tableIdentity(staged.table) : resolve(source.path!);
+  const identity = sourceIdentity(source);
   const job = which === true ? await newestUnfinishedJob(db, table, identity) : await readJob(db, which);
   if (!job) {
     throw new InvalidConfigurationError(which === true

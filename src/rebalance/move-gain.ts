@@ -80,7 +80,10 @@ export function excessLoad(nodeShare: ReadonlyMap<string, number>, capacity: Rea
   largestGroup?: ReadonlyMap<string, number>): number {
   const capTotal = [...capacity.values()].reduce((a, b) => a + b, 0);
   if (!(capTotal > 0)) return 0;
-  const fair = fairShares(nodeShare, capacity, largestGroup);
+  return excessOver(nodeShare, fairShares(nodeShare, capacity, largestGroup));
+}
+
+function excessOver(nodeShare: ReadonlyMap<string, number>, fair: ReadonlyMap<string, number>): number {
   let excess = 0;
   for (const [node, f] of fair) excess += Math.max(0, (nodeShare.get(node) ?? 0) - f);
   return excess;
@@ -93,7 +96,7 @@ export function judgeMoves<M extends MoveCandidate>(moves: readonly M[], load: C
   for (const move of moves) {
     const share = load.groupShare.get(move.shardId) ?? 0;
     const fairBefore = fairShares(nodes, load.capacity, largest);
-    const before = excessLoad(nodes, load.capacity, largest);
+    const before = excessOver(nodes, fairBefore);
     const after = new Map(nodes);
     after.set(move.from, (after.get(move.from) ?? 0) - share);
     after.set(move.to, (after.get(move.to) ?? 0) + share);
